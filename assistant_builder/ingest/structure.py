@@ -1,0 +1,304 @@
+"""From a document's headings and bodies to Pairs and Sections (shared by Markdown, RST, HTML).
+
+Each format parser turns its file into a flat list of ``Block``s: a heading (level, title) and
+the Markdown body up to the next heading of any level, line by line with source line numbers.
+This module decides which headings are questions, what their answers are, and what is prose.
+
+Rules (the same for every format, so a page reads the same whatever it was written in):
+- a heading is a question when it reads as one (``cleanup.is_question``);
+- on a page that is clearly an FAQ (title says so, or most headings are questions) a heading
+  with body text and no question below it is a question too ("Light won't turn on");
+- an answer runs to the next heading of the same or a higher level, or to the next question
+  heading below it; sub-headings inside an answer become bold lines;
+- bodies of other headings are searched for inline Q/A (``**Q?**`` paragraphs, ``Q:``/``A:``
+  lines, ``<details><summary>``); what is left is a Section with its heading path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import cleanup
+from .types import Pair, Section, Skipped
+
+Line = tuple[int | None, str]
+
+
+@dataclass
+class Block:
+    level: int  # 0: text before the first heading
+    title: str
+    line: int | None
+    body: list[Line] = field(default_factory=list)
+    page: int | None = None
+
+
+@dataclass
+class Built:
+    pairs: list[Pair] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+_FAQ_TITLE = re.compile(
+    r"\b(?:FAQs?|F\.A\.Q\.?|frequently[- ]asked|questions?|Q\s*&\s*A|Q\s*and\s*A)\b", re.I
+)
+
+
+def looks_like_faq_title(title: str) -> bool:
+    return bool(_FAQ_TITLE.search(title))
+
+
+def clean_question(text: str) -> str:
+    """A heading or marker line as a question: no markup debris, no "Q:"/"1.2" prefix."""
+    text = cleanup.clean_inline_html(cleanup.strip_html_comments(text))
+    text = cleanup.simplify_links(text)
+    text = re.sub(r"\s*\{#[\w.-]+\}\s*$", "", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    # Whole-heading emphasis (``**How do I ...?**``) is presentation, not content.
+    m = re.fullmatch(r"(\*\*|__|\*|_)(.+?)\1", text)
+    if m:
+        text = m.group(2).strip()
+    return cleanup.strip_question_prefix(text)
+
+
+def _text(lines: list[Line]) -> str:
+    return "\n".join(t for _, t in lines)
+
+
+def _span(lines: list[Line], default: int | None) -> tuple[int | None, int | None]:
+    nums = [n for n, t in lines if n is not None and t.strip()]
+    if not nums:
+        return default, default
+    return min(nums), max(nums)
+
+
+def build(
+    blocks: list[Block],
+    *,
+    source: str,
+    fmt: str,
+    page_title: str = "",
+    faq_hint: bool = False,
+) -> Built:
+    out = Built()
+    n = len(blocks)
+    explicit = [b.level > 0 and is_question_heading(b.title) for b in blocks]
+
+    # A single top-level heading at the start is the page title, not a question or category.
+    title_idx: int | None = None
+    levels = [b.level for b in blocks if b.level > 0]
+    if levels:
+        first = next(i for i, b in enumerate(blocks) if b.level > 0)
+        top = min(levels)
+        if blocks[first].level == top and levels.count(top) == 1 and len(levels) > 1:
+            title_idx = first
+            explicit[first] = False
+            page_title = page_title or clean_question(blocks[first].title)
+
+    heads = [i for i, b in enumerate(blocks) if b.level > 0 and i != title_idx]
+    n_q = sum(explicit[i] for i in heads)
+    faq_page = (
+        faq_hint
+        or looks_like_faq_title(page_title)
+        or (n_q >= 2 and n_q * 2 >= len(heads))
+        or (n_q >= 1 and len(heads) == 1)
+    )
+
+    def has_question_below(i: int) -> bool:
+        lvl = blocks[i].level
+        for j in range(i + 1, n):
+            if blocks[j].level <= lvl:
+                return False
+            if explicit[j]:
+                return True
+        return False
+
+    stack: list[tuple[int, str]] = []
+    if page_title and title_idx is None:
+        stack.append((0, page_title))
+    i = 0
+    while i < n:
+        b = blocks[i]
+        while stack and b.level > 0 and stack[-1][0] >= b.level:
+            stack.pop()
+        context = [t for _, t in stack]
+        body_text = cleanup.clean_markdown(_text(b.body))
+        promoted = (
+            faq_page
+            and b.level > 0
+            and i != title_idx
+            and bool(body_text)
+            and not has_question_below(i)
+        )
+        if b.level > 0 and i != title_idx and (explicit[i] or promoted):
+            lines = list(b.body)
+            j = i + 1
+            while j < n and blocks[j].level > b.level and not explicit[j]:
+                sub = clean_question(blocks[j].title)
+                lines += [(None, ""), (blocks[j].line, f"**{sub}**"), (None, "")]
+                lines += blocks[j].body
+                j += 1
+            _emit_pair(out, b, lines, context, source, fmt, page_title)
+            stack.append((b.level, clean_question(b.title)))
+            i = j
+            continue
+        title = clean_question(b.title) if b.level > 0 else ""
+        path = [*context, title] if title else context
+        _emit_body(out, b, path, source, fmt, page_title)
+        if b.level > 0:
+            stack.append((b.level, title))
+        i += 1
+    return out
+
+
+def is_question_heading(title: str) -> bool:
+    return cleanup.is_question(clean_question(title))
+
+
+def _emit_pair(
+    out: Built,
+    head: Block,
+    lines: list[Line],
+    context: list[str],
+    source: str,
+    fmt: str,
+    page_title: str,
+) -> None:
+    question = clean_question(head.title)
+    answer = cleanup.clean_markdown(_text(lines))
+    _, end = _span(lines, head.line)
+    if not answer:
+        out.skipped.append(Skipped(source, f"question has no answer: {question!r}", head.line))
+        return
+    extra: dict[str, object] = {}
+    if context:
+        extra["heading_path"] = context
+    if page_title:
+        extra["page_title"] = page_title
+    out.pairs.append(
+        Pair(
+            question=question,
+            answer=answer,
+            source=source,
+            format=fmt,
+            line_start=head.line,
+            line_end=max(end or 0, head.line or 0) or None,
+            page=head.page,
+            extra=extra,
+        )
+    )
+
+
+def _emit_body(
+    out: Built, b: Block, path: list[str], source: str, fmt: str, page_title: str
+) -> None:
+    items, rest = split_inline_qa(b.body)
+    for q, qline, ans in items:
+        head = Block(level=b.level + 1, title=q, line=qline, page=b.page)
+        _emit_pair(out, head, ans, path, source, fmt, page_title)
+    text = cleanup.clean_markdown(_text(rest))
+    if text:
+        start, end = _span(rest, b.line)
+        if b.level > 0 and b.line is not None:
+            start = b.line
+        out.sections.append(
+            Section(
+                heading_path=path,
+                text=text,
+                source=source,
+                format=fmt,
+                line_start=start,
+                line_end=end,
+                page=b.page,
+            )
+        )
+
+
+# --- inline Q/A inside a body --------------------------------------------------------------
+
+_BOLD_Q = re.compile(r"^\s*(\*\*|__)(?P<q>.+?)\1\s*(?P<rest>.*)$")
+_Q_LINE = re.compile(
+    r"^\s*(?:\*\*|__)?\s*Q(?:uestion)?\s*\d*\s*[:.)]\s*(?:\*\*|__)?\s*(?P<q>.+)$", re.I
+)
+_A_LINE = re.compile(
+    r"^\s*(?:\*\*|__)?\s*A(?:nswer)?\s*\d*\s*[:.)]\s*(?:\*\*|__)?\s*(?P<a>.*)$", re.I
+)
+_DETAILS_OPEN = re.compile(r"<details\b", re.I)
+_DETAILS_CLOSE = re.compile(r"</details\s*>", re.I)
+_SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary\s*>", re.I | re.DOTALL)
+
+InlineQA = tuple[str, int | None, list[Line]]
+
+
+def _question_marker(line: str) -> tuple[str, str] | None:
+    """If ``line`` opens an inline question, return (question, text after it on the line)."""
+    m = _Q_LINE.match(line)
+    if m:
+        q = m.group("q").strip()
+        # "Q: text? A: answer" on one line
+        parts = re.split(r"\s+(?:\*\*|__)?A(?:nswer)?\s*[:.)]\s*(?:\*\*|__)?\s*", q, maxsplit=1)
+        q = parts[0].strip().rstrip("*_").strip()
+        return q, parts[1] if len(parts) > 1 else ""
+    m = _BOLD_Q.match(line)
+    if m:
+        q = m.group("q").strip()
+        rest = m.group("rest")
+        if q.endswith("?") or (rest.startswith("?") and not rest[1:].strip()):
+            return q + ("?" if rest.startswith("?") else ""), rest.lstrip("?").strip()
+    return None
+
+
+def split_inline_qa(body: list[Line]) -> tuple[list[InlineQA], list[Line]]:
+    """Split a body into inline Q/A items and the remaining prose lines."""
+    items: list[InlineQA] = []
+    rest: list[Line] = []
+    current: list[Line] | None = None
+    fence: str | None = None
+    prev_blank = True
+    k = 0
+    while k < len(body):
+        no, line = body[k]
+        stripped = line.strip()
+        m = re.match(r"^\s*(`{3,}|~{3,})", line)
+        if fence is None and m:
+            fence = m.group(1)
+        elif fence is not None and stripped.startswith(fence):
+            fence = None
+        elif fence is None and _DETAILS_OPEN.search(line):
+            end = k
+            while end < len(body) and not _DETAILS_CLOSE.search(body[end][1]):
+                end += 1
+            chunk = "\n".join(t for _, t in body[k : end + 1])
+            sm = _SUMMARY.search(chunk)
+            if sm and end < len(body):
+                q = cleanup.clean_inline_html(sm.group(1)).strip()
+                inner = chunk[sm.end() :]
+                inner = _DETAILS_CLOSE.sub("", inner)
+                inner_lines = [(no, t) for t in inner.split("\n")]
+                items.append((q, no, inner_lines))
+                current = None
+                k = end + 1
+                prev_blank = True
+                continue
+        if fence is None and prev_blank and stripped:
+            marker = _question_marker(line)
+            if marker is not None:
+                q, after = marker
+                current = []
+                items.append((q, no, current))
+                if after:
+                    current.append((no, after))
+                prev_blank = False
+                k += 1
+                continue
+        if fence is None and current is not None:
+            am = _A_LINE.match(line)
+            if am and not current:
+                line = am.group("a")
+        target = current if current is not None else rest
+        target.append((no, line))
+        prev_blank = not stripped
+        k += 1
+    return items, rest

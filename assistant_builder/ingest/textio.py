@@ -1,0 +1,162 @@
+"""Reading source files safely: size cap, binary detection, BOMs and encoding detection.
+
+Every failure here is a whole-file failure, so it raises ``IngestError`` naming the file; the
+parsers then work on clean ``str`` text with ``\\n`` line endings, so line numbers they report
+match what an editor shows.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from assistant_builder.errors import IngestError
+
+# Larger files are refused rather than streamed: an FAQ or a manual is far below this, and a
+# 50 MB "FAQ" is almost always a data dump or a wrong path that would stall the UI.
+MAX_BYTES = 50 * 1024 * 1024
+
+# Byte-order marks, longest first (UTF-32 LE starts with the UTF-16 LE mark).
+_BOMS: list[tuple[bytes, str]] = [
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+]
+
+# Magic numbers of common binary formats a user may drop into a folder by mistake.
+_BINARY_MAGIC: list[tuple[bytes, str]] = [
+    (b"PK\x03\x04", "a ZIP archive (docx/xlsx/odt/epub?)"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old MS Office document"),
+    (b"\x7fELF", "an executable"),
+    (b"SQLite format 3", "an SQLite database"),
+    (b"BZh", "a bzip2 archive"),
+    (b"7z\xbc\xaf", "a 7z archive"),
+]
+
+
+def read_bytes(path: Path, display: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """Read a whole file, refusing missing, unreadable, empty or oversized files."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise IngestError(display, f"cannot read file: {exc.strerror or exc}") from exc
+    if size > max_bytes:
+        raise IngestError(
+            display,
+            f"file is too large ({size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB); "
+            "split it into smaller files",
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(display, f"cannot read file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise IngestError(display, "file is empty")
+    return data
+
+
+def binary_kind(data: bytes) -> str | None:
+    """Say what binary thing ``data`` looks like, or None when it looks like text.
+
+    UTF-16/32 text is full of NUL bytes, so a BOM is checked first; otherwise NULs or many
+    C0 control bytes in the first 8 KB mean binary (the heuristic ``file`` and git use).
+    """
+    for magic, what in _BINARY_MAGIC:
+        if data.startswith(magic):
+            return what
+    if any(data.startswith(bom) for bom, _ in _BOMS):
+        return None
+    head = data[:8192]
+    if _looks_utf16_without_bom(head):
+        return None
+    if b"\x00" in head:
+        return "binary data (contains NUL bytes)"
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    if head and controls / len(head) > 0.10:
+        return "binary data (many control bytes)"
+    return None
+
+
+def _looks_utf16_without_bom(head: bytes) -> bool:
+    # ASCII text in UTF-16 has a NUL in every other byte, on one side only.
+    if len(head) < 8:
+        return False
+    even = head[0::2]
+    odd = head[1::2]
+    return (even.count(0) > 0.4 * len(even) and odd.count(0) == 0) or (
+        odd.count(0) > 0.4 * len(odd) and even.count(0) == 0
+    )
+
+
+def decode(data: bytes, display: str) -> tuple[str, str]:
+    """Decode bytes to text; returns ``(text, encoding)``.
+
+    Order: BOM, strict UTF-8 (most files), then charset-normalizer's best guess. Line endings
+    become ``\\n`` and a leading BOM character is dropped.
+    """
+    text: str | None = None
+    encoding = ""
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(enc)
+                encoding = enc + " (BOM)"
+            except UnicodeDecodeError as exc:
+                reason = f"file has a {enc} byte-order mark but is not valid {enc}"
+                raise IngestError(display, reason) from exc
+            break
+    if text is None and _looks_utf16_without_bom(data[:8192]):
+        enc = "utf-16-le" if data[1:2] == b"\x00" else "utf-16-be"
+        try:
+            text = data.decode(enc)
+            encoding = enc
+        except UnicodeDecodeError:
+            text = None
+    if text is None:
+        try:
+            text = data.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = _guess(data, display)
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise IngestError(display, "file is empty")
+    if "\x00" in text:
+        raise IngestError(display, "binary data (contains NUL characters after decoding)")
+    return text, encoding
+
+
+def _guess(data: bytes, display: str) -> tuple[str, str]:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - it is a declared dependency
+        return data.decode("cp1252", errors="replace"), "cp1252 (assumed)"
+    best = from_bytes(data[: 4 * 1024 * 1024]).best()
+    if best is None or best.encoding is None:
+        raise IngestError(display, "cannot detect the text encoding (not UTF-8); save it as UTF-8")
+    try:
+        return data.decode(best.encoding), best.encoding
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise IngestError(
+            display, f"text encoding looks like {best.encoding} but does not decode; save as UTF-8"
+        ) from exc
+
+
+def read_text(path: Path, display: str) -> tuple[str, str]:
+    """Read and decode a text file, refusing binaries; returns ``(text, encoding)``."""
+    data = read_bytes(path, display)
+    kind = binary_kind(data)
+    if kind is not None:
+        raise IngestError(display, f"not a text file: looks like {kind}")
+    return decode(data, display)
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset."""
+    return text.count("\n", 0, max(0, offset)) + 1
