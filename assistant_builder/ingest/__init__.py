@@ -46,7 +46,8 @@ def parse_file(path: Path, display_path: str | None = None) -> ParseResult:
     if data.startswith(b"%PDF-") or ext == ".pdf":
         from .pdf import parse_pdf
 
-        return _guarded(lambda: parse_pdf(data, display), display, "pdf")
+        faq = bool(re.search(r"faq|q-?and-?a|qna", path.stem, re.IGNORECASE))
+        return _guarded(lambda: parse_pdf(data, display, faq_hint=faq), display, "pdf")
     kind = textio.binary_kind(data)
     if kind is not None:
         raise IngestError(display, f"not a text file: looks like {kind}")

@@ -140,7 +140,12 @@ def build(
                 lines += [(None, ""), (blocks[j].line, f"**{sub}**"), (None, "")]
                 lines += blocks[j].body
                 j += 1
+            # Q/A widgets (``<details>``) after the answer text are questions of their own.
+            items, lines = split_inline_qa(lines, details_only=True)
             _emit_pair(out, b, lines, context, source, fmt, page_title)
+            for q, qline, ans in items:
+                head = Block(level=b.level + 1, title=q, line=qline, page=b.page)
+                _emit_pair(out, head, ans, context, source, fmt, page_title)
             stack.append((b.level, clean_question(b.title)))
             i = j
             continue
@@ -250,8 +255,13 @@ def _question_marker(line: str) -> tuple[str, str] | None:
     return None
 
 
-def split_inline_qa(body: list[Line]) -> tuple[list[InlineQA], list[Line]]:
-    """Split a body into inline Q/A items and the remaining prose lines."""
+def split_inline_qa(
+    body: list[Line], details_only: bool = False
+) -> tuple[list[InlineQA], list[Line]]:
+    """Split a body into inline Q/A items and the remaining prose lines.
+
+    ``details_only``: only ``<details>`` blocks count (inside an answer, a bold question may
+    be rhetorical, but a collapsible block is always a separate entry)."""
     items: list[InlineQA] = []
     rest: list[Line] = []
     current: list[Line] | None = None
@@ -282,7 +292,7 @@ def split_inline_qa(body: list[Line]) -> tuple[list[InlineQA], list[Line]]:
                 k = end + 1
                 prev_blank = True
                 continue
-        if fence is None and prev_blank and stripped:
+        if fence is None and prev_blank and stripped and not details_only:
             marker = _question_marker(line)
             if marker is not None:
                 q, after = marker
