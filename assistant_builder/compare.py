@@ -118,7 +118,7 @@ def compare(
                 [a.text for a in ans], refs, [a.stopped for a in ans]
             )
         else:
-            summary[side] = {"stopped": sum(a.stopped for a in ans) / len(ans)}
+            summary[side] = {"stopped_share": sum(a.stopped for a in ans) / len(ans)}
     rows = [
         {
             "question": q.question,

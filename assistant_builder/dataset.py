@@ -18,7 +18,7 @@ from typing import Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
-from assistant_builder.sources import load_items, stale_hashes
+from assistant_builder.sources import load_items
 from assistant_builder.workspace import (
     Workspace,
     atomic_write_json,
@@ -74,8 +74,9 @@ def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.9
     return len(a & b) / len(a | b) >= threshold
 
 
-def example_id(sha: str, question: str) -> str:
-    return hashlib.sha256(f"{sha}\0{normalize_question(question)}".encode()).hexdigest()[:16]
+def example_id(source: str, question: str) -> str:
+    """Stable across re-ingests of a changed file, so a person's review follows the example."""
+    return hashlib.sha256(f"{source}\0{normalize_question(question)}".encode()).hexdigest()[:16]
 
 
 def make_conversation(
@@ -136,6 +137,7 @@ def record_edit(
     review: str,
     question: str | None = None,
     answer: str | None = None,
+    sha256: str | None = None,
 ) -> None:
     """Append a person's review of one example (approve/reject/edit). Never rewrites history."""
     import json
@@ -151,6 +153,8 @@ def record_edit(
         row["question"] = question
     if answer is not None:
         row["answer"] = answer
+    if sha256 is not None:
+        row["sha256"] = sha256
     path = ws.dataset_dir / "edits.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
@@ -174,22 +178,22 @@ def build_dataset(
     on_event(Progress("dataset", f"{len(items)} items from sources"))
     rows = candidate_rows(items, opts)
     edits = load_edits(ws)
-    stale = stale_hashes(ws)
     report = DatasetReport(sources=len({r["source"] for r in rows}))
     dropped: dict[str, int] = {}
     seen_exact: dict[str, str] = {}
     seen_sets: list[frozenset[str]] = []
     conversations: list[dict[str, Any]] = []
     for r in rows:
-        ex_id = example_id(r["sha256"] or "", r["q"])
+        ex_id = example_id(r["source"] or "", r["q"])
         q, a, review = r["q"].strip(), r["a"].strip(), "new"
         edit = edits.get(ex_id)
         if edit:
             q = edit.get("question", q)
             a = edit.get("answer", a)
             review = edit["review"]
-        if r["sha256"] in stale and review != "edited":
-            review = "stale"
+            # The person reviewed an earlier version of the source: ask them to look again.
+            if edit.get("sha256") and edit["sha256"] != r["sha256"] and review != "rejected":
+                review = "stale"
         if not q or not a:
             dropped["empty"] = dropped.get("empty", 0) + 1
             continue

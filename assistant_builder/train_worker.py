@@ -108,7 +108,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> Any:
         output_dir=str(run_dir / "checkpoints"),
         learning_rate=recipe.learning_rate,
         lr_scheduler_type=recipe.lr_scheduler,
-        warmup_ratio=recipe.warmup_ratio,
+        warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio
         num_train_epochs=recipe.epochs,
         max_steps=recipe.max_steps,
         per_device_train_batch_size=recipe.batch_size,
@@ -133,7 +133,9 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> Any:
         disable_tqdm=True,
         dataloader_num_workers=0,
         completion_only_loss=True,
-        group_by_length=True,
+        # Batches of similar length waste little compute on padding.
+        train_sampling_strategy="group_by_length",
+        include_num_input_tokens_seen="non_padding",
         use_cpu=not cuda,
     )
 
@@ -179,7 +181,6 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> Any:
         config.metric_for_best_model = "eval_loss"
         config.save_strategy = "epoch"
         callbacks.append(EarlyStoppingCallback(recipe.early_stopping_patience))
-    config.include_num_input_tokens_seen = True
     return SFTTrainer(
         model=model,
         args=config,

@@ -1,0 +1,71 @@
+"""The whole journey through the CLI on the real default model: init → ingest → dataset →
+train (a few steps) → compare → export. Slow: it trains SmolLM2-135M on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def ab(ws: Path, *args: str) -> dict:
+    r = subprocess.run(
+        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    result: dict = json.loads(r.stdout)
+    return result
+
+
+def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ab(ws, "init", "--demo")
+    ab(ws, "ingest", str(ws / "demo-data"))
+    ds = ab(ws, "dataset")
+    assert ds["train"] > 0
+
+    m = ab(ws, "train", "--set", "max_steps=8", "--set", "learning_rate=0.002",
+           "--set", "batch_size=4", "--set", "eval_each_epoch=false")
+    assert m["status"] == "completed" and m["steps"] == 8
+    assert m["first_loss"] == pytest.approx(m["first_loss"])  # finite
+    assert m["last_loss"] < m["first_loss"], "loss must fall over the run"
+    run_dir = ws / "runs" / m["run"]
+    for name in ("recipe.yaml", "run.json", "events.jsonl", "metrics.json", "loss.png"):
+        assert (run_dir / name).is_file(), name
+
+    # Compare on trained questions: the tuned answers must differ from the base answers.
+    train_rows = [json.loads(x) for x in (ws / "dataset/train.jsonl").read_text().splitlines()]
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text(
+        "".join(
+            json.dumps({"question": r["messages"][1]["content"],
+                        "reference": r["messages"][2]["content"]}) + "\n"
+            for r in train_rows[:4]
+        )
+    )
+    c = ab(ws, "compare", "--questions", str(qfile), "--max-new-tokens", "40")
+    assert c["questions"] == 4
+    rows = [json.loads(x) for x in Path(c["answers"]).read_text().splitlines()]
+    assert any(r["base"]["text"] != r["tuned"]["text"] for r in rows)
+
+    e = ab(ws, "export", "--format", "adapter")
+    folder = Path(e["exports"]["adapter"]["path"])
+    assert (folder / "adapter_model.safetensors").is_file()
+    assert (folder / "manifest.json").is_file()
+
+    from peft import PeftConfig, PeftModel
+
+    from assistant_builder.models import load_model
+
+    cfg = PeftConfig.from_pretrained(str(folder))
+    assert cfg.peft_type == "LORA"
+    model = PeftModel.from_pretrained(load_model("default"), str(folder))
+    assert any("lora_A" in n for n, _ in model.named_parameters())

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant_builder.errors import UserError
+from assistant_builder.recipes import (
+    list_recipes,
+    load_recipe,
+    recipe_header_command,
+    recipe_path,
+    recipes_dir,
+)
+
+SHIPPED = list_recipes()
+
+
+def test_shipped_recipes_exist() -> None:
+    assert "cpu-lora" in SHIPPED
+    assert any("qlora" in n for n in SHIPPED)
+    assert len(SHIPPED) >= 5
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_recipe_validates_and_names_its_command(name: str) -> None:
+    recipe = load_recipe(name)
+    assert recipe.name == name
+    assert recipe_header_command(recipe_path(name)) == f"assistant-builder train --recipe {name}"
+
+
+def test_cpu_default_is_lora_on_embedded_model() -> None:
+    r = load_recipe("cpu-lora")
+    assert r.base_model == "default"
+    assert r.mode in ("auto", "lora")
+    assert not r.gradient_checkpointing
+
+
+def test_qlora_recipes_use_paged_optimizer() -> None:
+    for name in SHIPPED:
+        r = load_recipe(name)
+        if r.mode == "qlora":
+            assert "paged" in r.optimizer
+
+
+def test_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("# x\nname: bad\nlerning_rate: 0.1\n")
+    with pytest.raises(UserError, match=r"bad.yaml: lerning_rate: unknown key"):
+        load_recipe(str(p))
+
+
+def test_bad_value_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("lora_r: 0\n")
+    with pytest.raises(UserError, match=r"lora_r"):
+        load_recipe(str(p))
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: x\nepochs: [1,\n")
+    with pytest.raises(UserError, match=r"broken.yaml:\d+: not valid YAML"):
+        load_recipe(str(p))
+
+
+def test_set_overrides_any_field() -> None:
+    r = load_recipe("cpu-lora", ["epochs=1", "lora_r=4", "mode=lora", "target_modules=[q_proj]"])
+    assert (r.epochs, r.lora_r, r.mode, r.target_modules) == (1, 4, "lora", ["q_proj"])
+
+
+def test_set_unknown_key_rejected() -> None:
+    with pytest.raises(UserError, match="unknown recipe key"):
+        load_recipe("cpu-lora", ["nope=1"])
+
+
+def test_unknown_recipe_lists_available() -> None:
+    with pytest.raises(UserError, match="cpu-lora"):
+        load_recipe("does-not-exist")
+
+
+def test_recipes_dir_is_the_repository_folder() -> None:
+    assert (recipes_dir() / "cpu-lora.yaml").is_file()
