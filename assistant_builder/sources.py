@@ -64,7 +64,9 @@ def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
                 if any(part.startswith(".") for part in rel.parts) or not f.is_file():
                     continue
                 if f.name.lower() in METADATA_NAMES:
-                    report.skipped.append({"path": str(f), "reason": "folder metadata, not content"})
+                    report.skipped.append(
+                        {"path": str(f), "reason": "folder metadata, not content"}
+                    )
                     continue
                 yield f
         else:
@@ -99,7 +101,7 @@ def ingest_paths(ws: Workspace, paths: list[Path], on_event: OnEvent = ignore) -
             digest = sha256_file(f)
             result = parse_file(f, display_path=str(f))
         except IngestError as e:
-            entry = {"path": str(f), "reason": e.reason}
+            entry: dict[str, Any] = {"path": str(f), "reason": e.reason}
             if e.line is not None:
                 entry["line"] = e.line
             report.skipped.append(entry)

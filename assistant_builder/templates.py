@@ -18,7 +18,7 @@ def templates_dir() -> Path:
 
 
 def copy_demo_data(ws: Workspace) -> list[Path]:
-    """Copy the starter files into ``<workspace>/demo-data``; existing files are kept as they are."""
+    """Copy the starter files into ``<workspace>/demo-data``; existing files are kept."""
     dest = ws.root / "demo-data"
     dest.mkdir(parents=True, exist_ok=True)
     copied = []

@@ -38,7 +38,11 @@ Open the app and tap Pair.
 On the back of the widget, under the stand.
 """
 
-CSV = "question,answer\nHow do I charge it?,Use the USB-C cable.\nHow do I charge my widget?,Use the USB-C cable.\n"
+CSV = (
+    "question,answer\n"
+    "How do I charge it?,Use the USB-C cable.\n"
+    "How do I charge my widget?,Use the USB-C cable.\n"
+)
 
 
 @pytest.fixture
@@ -104,7 +108,9 @@ def test_reingesting_a_changed_file_marks_examples_stale(ingested, tmp_path: Pat
     build_dataset(ingested)
     rows = load_split(ingested, "train") + load_split(ingested, "eval")
     colours = next(r for r in rows if "colours" in r["messages"][1]["content"])
-    record_edit(ingested, colours["meta"]["id"], review="approved", sha256=colours["meta"]["sha256"])
+    record_edit(
+        ingested, colours["meta"]["id"], review="approved", sha256=colours["meta"]["sha256"]
+    )
     (tmp_path / "faq.md").write_text(FAQ.replace("Red, green and blue.", "Only black."))
     ingest_paths(ingested, [tmp_path / "faq.md"])
     build_dataset(ingested)

@@ -32,8 +32,18 @@ def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
     ds = ab(ws, "dataset")
     assert ds["train"] > 0
 
-    m = ab(ws, "train", "--set", "max_steps=8", "--set", "learning_rate=0.002",
-           "--set", "batch_size=4", "--set", "eval_each_epoch=false")
+    m = ab(
+        ws,
+        "train",
+        "--set",
+        "max_steps=8",
+        "--set",
+        "learning_rate=0.002",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "eval_each_epoch=false",
+    )
     assert m["status"] == "completed" and m["steps"] == 8
     assert m["first_loss"] == pytest.approx(m["first_loss"])  # finite
     assert m["last_loss"] < m["first_loss"], "loss must fall over the run"
@@ -46,8 +56,10 @@ def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
     qfile = tmp_path / "q.jsonl"
     qfile.write_text(
         "".join(
-            json.dumps({"question": r["messages"][1]["content"],
-                        "reference": r["messages"][2]["content"]}) + "\n"
+            json.dumps(
+                {"question": r["messages"][1]["content"], "reference": r["messages"][2]["content"]}
+            )
+            + "\n"
             for r in train_rows[:4]
         )
     )

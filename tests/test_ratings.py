@@ -247,7 +247,9 @@ def test_verdict_hand_example(store: RatingStore) -> None:
     # Noise that must not count: an undone rating, and a pair of other models.
     store.rate(pairs[0].id, "lee", "B")
     store.undo_last("lee")
-    store.rate(_add(store, 99, left="run2", right="base").id, "kim", "A")
+    extra = _add(store, 99, left="run2", right="base")
+    run2_side = "A" if extra.answer_a.startswith("run2:") else "B"
+    store.rate(extra.id, "kim", run2_side)
 
     v = store.verdict("tuned", "base")
     o = v["overall"]
