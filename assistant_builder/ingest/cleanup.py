@@ -119,7 +119,7 @@ def clean_inline_html(text: str) -> str:
     """
 
     def fix(part: str) -> str:
-        part = re.sub(r"<br\s*/?>", "\n", part, flags=re.IGNORECASE)
+        part = re.sub(r"<br\s*/?>[ \t]*\n?", "\n", part, flags=re.IGNORECASE)
         part = re.sub(r"</?(?:strong|b)\s*>", "**", part, flags=re.IGNORECASE)
         part = re.sub(r"</?(?:em|i)\s*>", "*", part, flags=re.IGNORECASE)
         part = re.sub(r"</?(?:code|kbd|tt|samp)\s*>", "`", part, flags=re.IGNORECASE)

@@ -140,9 +140,18 @@ def element_to_markdown(node: Any) -> str:
     return Converter().render(node)
 
 
+def make_soup(html_text: str) -> Any:
+    """bs4 with the stdlib parser (no lxml needed); its "looks like a filename" warning is
+    noise for short snippets, which are normal input here."""
+    import warnings
+
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        return BeautifulSoup(html_text, "html.parser")
+
+
 def fragment_to_markdown(html_text: str) -> str:
     """An HTML snippet (an answer cell, a JSON-LD answer) to Markdown."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html_text, "html.parser")
-    return element_to_markdown(soup)
+    return element_to_markdown(make_soup(html_text))

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from . import cleanup
-from .htmlconv import DROP, Converter
+from .htmlconv import DROP, Converter, make_soup
 from .structure import Block, Line, build, looks_like_faq_title
 from .types import ParseResult
 
@@ -65,9 +65,7 @@ def _main(soup: Any) -> Any:
 
 
 def parse_html(text: str, source: str, faq_hint: bool = False) -> ParseResult:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(text, "html.parser")
+    soup = make_soup(text)
     ld = _json_ld(soup)
     title_tag = soup.find("title")
     page_title = title_tag.get_text(" ", strip=True) if title_tag else ""

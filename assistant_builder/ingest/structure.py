@@ -131,6 +131,7 @@ def build(
             and i != title_idx
             and bool(body_text)
             and not has_question_below(i)
+            and not _has_inline_questions(b.body)  # a body of inline Q/A is a category
         )
         if b.level > 0 and i != title_idx and (explicit[i] or promoted):
             lines = list(b.body)
@@ -255,6 +256,22 @@ def _question_marker(line: str) -> tuple[str, str] | None:
     return None
 
 
+def _has_inline_questions(body: list[Line]) -> bool:
+    """Bold-question paragraphs or ``Q:`` lines (not ``<details>``) anywhere in ``body``."""
+    fence: str | None = None
+    prev_blank = True
+    for _, line in body:
+        m = re.match(r"^\s*(`{3,}|~{3,})", line)
+        if fence is None and m:
+            fence = m.group(1)
+        elif fence is not None and line.strip().startswith(fence):
+            fence = None
+        elif fence is None and prev_blank and line.strip() and _question_marker(line):
+            return True
+        prev_blank = not line.strip()
+    return False
+
+
 def split_inline_qa(
     body: list[Line], details_only: bool = False
 ) -> tuple[list[InlineQA], list[Line]]:
@@ -284,9 +301,10 @@ def split_inline_qa(
             sm = _SUMMARY.search(chunk)
             if sm and end < len(body):
                 q = cleanup.clean_inline_html(sm.group(1)).strip()
-                inner = chunk[sm.end() :]
-                inner = _DETAILS_CLOSE.sub("", inner)
-                inner_lines = [(no, t) for t in inner.split("\n")]
+                inner = _DETAILS_CLOSE.sub("", chunk[sm.end() :]).split("\n")
+                # the answer is the last len(inner) lines of the block, with their numbers
+                nums = [n for n, _ in body[k : end + 1]][-len(inner) :]
+                inner_lines = list(zip(nums, inner, strict=True))
                 items.append((q, no, inner_lines))
                 current = None
                 k = end + 1
@@ -305,7 +323,7 @@ def split_inline_qa(
                 continue
         if fence is None and current is not None:
             am = _A_LINE.match(line)
-            if am and not current:
+            if am and not any(t.strip() for _, t in current):
                 line = am.group("a")
         target = current if current is not None else rest
         target.append((no, line))

@@ -40,8 +40,10 @@ _BINARY_MAGIC: list[tuple[bytes, str]] = [
 ]
 
 
-def read_bytes(path: Path, display: str, max_bytes: int = MAX_BYTES) -> bytes:
+def read_bytes(path: Path, display: str, max_bytes: int | None = None) -> bytes:
     """Read a whole file, refusing missing, unreadable, empty or oversized files."""
+    if max_bytes is None:
+        max_bytes = MAX_BYTES
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -89,8 +91,8 @@ def _looks_utf16_without_bom(head: bytes) -> bool:
         return False
     even = head[0::2]
     odd = head[1::2]
-    return (even.count(0) > 0.4 * len(even) and odd.count(0) == 0) or (
-        odd.count(0) > 0.4 * len(odd) and even.count(0) == 0
+    return (even.count(0) > 0.7 * len(even) and odd.count(0) == 0) or (
+        odd.count(0) > 0.7 * len(odd) and even.count(0) == 0
     )
 
 
@@ -132,12 +134,22 @@ def decode(data: bytes, display: str) -> tuple[str, str]:
     return text, encoding
 
 
+_PREFERRED = ("cp1252", "latin_1", "iso8859_15")
+
+
 def _guess(data: bytes, display: str) -> tuple[str, str]:
     try:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - it is a declared dependency
         return data.decode("cp1252", errors="replace"), "cp1252 (assumed)"
-    best = from_bytes(data[: 4 * 1024 * 1024]).best()
+    matches = list(from_bytes(data[: 4 * 1024 * 1024]))
+    best = matches[0] if matches else None
+    # On short texts several code pages score the same; Windows-1252 is by far the most
+    # common legacy encoding of FAQ files, so it wins among near-equal guesses.
+    for m in matches:
+        if best is not None and m.encoding in _PREFERRED and m.chaos <= best.chaos + 0.05:
+            best = m
+            break
     if best is None or best.encoding is None:
         raise IngestError(display, "cannot detect the text encoding (not UTF-8); save it as UTF-8")
     try:
