@@ -425,3 +425,35 @@ def test_legacy_encodings_are_detected(tmp_path: Path) -> None:
 def test_committed_pdf_fixture_matches_generator() -> None:
     # tests/fixtures/ingest/lamp_faq.pdf (used by the fuzz tests) is make_pdf(PDF_PAGES)
     assert (FIX / "lamp_faq.pdf").read_bytes() == make_pdf(PDF_PAGES)
+
+
+def test_html_accordion_buttons_and_question_classes(tmp_path: Path) -> None:
+    f = tmp_path / "support.html"
+    f.write_text(
+        "<html><head><title>Support</title></head><body><main>\n"
+        "<h2>Frequently asked questions</h2>\n"
+        '<div class="faq-item"><button class="accordion">How do I cancel my plan?</button>\n'
+        '<div class="panel"><p>Go to <em>Billing</em> and press Cancel.</p></div></div>\n'
+        '<div class="faq-item"><div class="faq-question">Can I get a refund?</div>\n'
+        '<div class="faq-answer"><p>Within 14 days.</p><ul><li>Email us</li></ul></div></div>\n'
+        "</main></body></html>\n"
+    )
+    r = parse_file(f)
+    assert [(p.question, p.answer, p.line_start) for p in r.pairs] == [
+        ("How do I cancel my plan?", "Go to *Billing* and press Cancel.", 3),
+        ("Can I get a refund?", "Within 14 days.\n\n- Email us", 5),
+    ]
+
+
+def test_markdown_bold_questions_in_a_list(tmp_path: Path) -> None:
+    f = tmp_path / "notes.md"
+    f.write_text(
+        "# Notes\n\nSome intro.\n\n1. **How do I start?**\n   Run `go` and wait.\n"
+        "2. **Where are logs?**\n   In `/var/log/app`:\n\n       tail -f app.log\n"
+    )
+    r = parse_file(f)
+    assert [(p.question, p.answer, p.line_start, p.line_end) for p in r.pairs] == [
+        ("How do I start?", "Run `go` and wait.", 5, 6),
+        ("Where are logs?", "In `/var/log/app`:\n\n```\ntail -f app.log\n```", 7, 10),
+    ]
+    assert [s.text for s in r.sections] == ["Some intro."]

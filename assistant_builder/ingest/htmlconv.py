@@ -19,7 +19,11 @@ BLOCK = {
 DROP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "embed", "img",
         "picture", "video", "audio", "canvas", "map", "select", "input", "textarea", "link",
         "meta", "head", "title", "source", "track"}  # fmt: skip
-_PH = "\x00{}\x00"  # placeholder for finished code blocks, safe from whitespace folding
+_PH = "\x00{}\x00"
+QUESTION_CLASS = re.compile(
+    r"(?:^|[-_ ])(?:question|faq-?q|accordion-?(?:title|header|button|toggle|trigger))(?:$|[-_ ])",
+    re.IGNORECASE,
+)  # placeholder for finished code blocks, safe from whitespace folding
 
 
 def _lang(tag: Any) -> str:
@@ -75,6 +79,11 @@ class Converter:
             self.code.append(f"```{_lang(node)}\n{body}\n```")
             return "\n\n" + _PH.format(len(self.code) - 1) + "\n\n"
         inner = self._children(node)
+        if name == "button" or QUESTION_CLASS.search(" ".join(node.get("class") or [])):
+            # accordion FAQs: the question sits in a button or a "faq-question" element
+            q = inner.strip().strip("*").strip()
+            if q and cleanup.is_question(q):
+                return f"\n\n**{q}**\n\n"
         if name in ("code", "kbd", "samp", "tt"):
             t = node.get_text()
             return f"`{t.strip()}`" if t.strip() else ""

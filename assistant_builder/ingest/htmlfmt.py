@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from . import cleanup
-from .htmlconv import DROP, Converter, make_soup
+from .htmlconv import DROP, QUESTION_CLASS, Converter, make_soup
 from .structure import Block, Line, build, looks_like_faq_title
 from .types import ParseResult
 
@@ -29,8 +29,6 @@ _CHROME_TOKENS = {
     "subscribe", "newsletter", "pagination", "pager", "toc", "advert", "ads", "promo",
 }  # fmt: skip
 _HEADING = re.compile(r"^h[1-6]$")
-_Q_CLASS = re.compile(r"(?:^|[-_])(?:question|faq-?q|accordion-?(?:title|header|button|toggle))"
-                      r"(?:$|[-_])", re.I)  # fmt: skip
 
 
 def _tokens(tag: Any) -> set[str]:
@@ -203,7 +201,7 @@ class _Walker:
             if not lis or sum(s is not None for s in split) * 2 < len(lis):
                 return None
             items = [s for s in split if s is not None]
-        elif _Q_CLASS.search(" ".join(tag.get("class") or [])) or name == "button":
+        elif QUESTION_CLASS.search(" ".join(tag.get("class") or [])) or name == "button":
             q = Converter().render(tag).replace("\n", " ").strip("* ")
             if not cleanup.is_question(q):
                 return None

@@ -173,7 +173,13 @@ def _emit_pair(
     page_title: str,
 ) -> None:
     question = clean_question(head.title)
-    answer = cleanup.clean_markdown(_text(lines))
+    # list-item Q/A leave their answers indented; the common indent is not content
+    texts = cleanup.dedent_lines([t for _, t in lines])
+    if texts != [t for _, t in lines]:
+        from .markdown import fence_indented  # dedenting can expose indented code blocks
+
+        texts = [t for _, t in fence_indented([(None, t) for t in texts])]
+    answer = cleanup.clean_markdown("\n".join(texts))
     _, end = _span(lines, head.line)
     if not answer:
         out.skipped.append(Skipped(source, f"question has no answer: {question!r}", head.line))
@@ -224,7 +230,8 @@ def _emit_body(
 
 # --- inline Q/A inside a body --------------------------------------------------------------
 
-_BOLD_Q = re.compile(r"^\s*(\*\*|__)(?P<q>.+?)\1\s*(?P<rest>.*)$")
+# "**How do I ...?** answer", also as a list item ("1. **How ...?**")
+_BOLD_Q = re.compile(r"^\s*(?:(?:[-*+]|\d{1,3}[.)])\s+)?(\*\*|__)(?P<q>.+?)\1\s*(?P<rest>.*)$")
 _Q_LINE = re.compile(
     r"^\s*(?:\*\*|__)?\s*Q(?:uestion)?\s*\d*\s*[:.)]\s*(?:\*\*|__)?\s*(?P<q>.+)$", re.I
 )
@@ -256,6 +263,14 @@ def _question_marker(line: str) -> tuple[str, str] | None:
     return None
 
 
+_LIST_START = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+\S")
+
+
+def _opens_item(line: str, prev_blank: bool) -> bool:
+    """Inline questions start a paragraph, or a list item (items need no blank line)."""
+    return bool(line.strip()) and (prev_blank or bool(_LIST_START.match(line)))
+
+
 def _has_inline_questions(body: list[Line]) -> bool:
     """Bold-question paragraphs or ``Q:`` lines (not ``<details>``) anywhere in ``body``."""
     fence: str | None = None
@@ -266,7 +281,7 @@ def _has_inline_questions(body: list[Line]) -> bool:
             fence = m.group(1)
         elif fence is not None and line.strip().startswith(fence):
             fence = None
-        elif fence is None and prev_blank and line.strip() and _question_marker(line):
+        elif fence is None and _opens_item(line, prev_blank) and _question_marker(line):
             return True
         prev_blank = not line.strip()
     return False
@@ -310,7 +325,7 @@ def split_inline_qa(
                 k = end + 1
                 prev_blank = True
                 continue
-        if fence is None and prev_blank and stripped and not details_only:
+        if fence is None and _opens_item(line, prev_blank) and not details_only:
             marker = _question_marker(line)
             if marker is not None:
                 q, after = marker
