@@ -1,0 +1,61 @@
+"""A tiny random Llama with the default model's tokenizer, and random LoRA adapters for it.
+
+Built in seconds from a LlamaConfig, so the engine's real code paths (chat template, left
+padding, PEFT adapter switching) run in the fast test suite without the 135M default model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def build_tiny_base(folder: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from assistant_builder.models import load_tokenizer
+
+    tok = load_tokenizer("default")
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    # Random init gives near-uniform logits whose argmax flips on rounding noise; a wider spread
+    # makes greedy decoding a stable function of the weights, as it is for a trained model.
+    # The special tokens are pushed down so that answers run to the token limit with text.
+    with torch.no_grad():
+        model.lm_head.weight.mul_(50)
+        model.lm_head.weight[sorted(tok.all_special_ids)] = 0.0  # logit 0: far below the max
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_random_adapter(base: Path, folder: Path, seed: int) -> Path:
+    """A LoRA adapter with random, non-zero A *and* B (PEFT's default init has B = 0, which
+    would answer exactly like the base and prove nothing)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from assistant_builder.models import load_model
+
+    torch.manual_seed(seed)
+    model = get_peft_model(
+        load_model(str(base)),
+        LoraConfig(
+            r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+        ),
+    )
+    model.save_pretrained(folder)
+    return folder
