@@ -154,25 +154,73 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
-    from assistant_builder.compare import compare, load_questions_file
-    from assistant_builder.generate import GenSettings
-
-    ws = Workspace(args.workspace).require()
-    qs = load_questions_file(Path(args.questions)) if args.questions else None
-    settings = GenSettings(max_new_tokens=args.max_new_tokens)
-    with ProgressRenderer("compare") as bar:
-        summary = compare(ws, args.run, qs, settings, on_event=bar)
     from rich.table import Table
 
-    table = Table(title=f"base vs tuned on {summary['questions']} questions (run {summary['run']})")
+    from assistant_builder.compare import compare, load_questions_file, typed_questions
+    from assistant_builder.generate import GenSettings
+    from assistant_builder.judge import JudgeConfig
+    from assistant_builder.verdict import metrics_lean
+
+    ws = Workspace(args.workspace).require()
+    if args.questions and args.ask:
+        raise UserError("pass --questions FILE or --ask QUESTION, not both")
+    qs = typed_questions(args.ask) if args.ask else None
+    if args.questions:
+        qs = load_questions_file(Path(args.questions))
+    # 0 = derive the answer budget from the references' lengths (compare.derive_max_new_tokens).
+    settings = GenSettings(
+        max_new_tokens=args.max_new_tokens or 0,
+        do_sample=args.sample,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    judge = None
+    if args.judge:
+        judge = JudgeConfig.from_options(args.judge_url, args.judge_model, args.judge_key)
+        if judge is None:
+            raise UserError("--judge needs --judge-url or $ASSISTANT_BUILDER_JUDGE_URL")
+    opts: dict[str, Any] = {"against": args.against, "add_pairs": not args.no_pairs, "judge": judge}
+    if args.ask:  # a question typed on the spot: stream both answers as they come
+        shown = {"side": ""}
+
+        def piece(side: str, text: str) -> None:
+            if side != shown["side"]:
+                shown["side"] = side
+                console().print(f"\n[bold]{side}:[/]")
+            console().print(text, end="", markup=False, highlight=False)
+
+        summary = compare(ws, args.run, qs, settings, on_piece=piece, **opts)
+    else:
+        with ProgressRenderer("compare") as bar:
+            summary = compare(ws, args.run, qs, settings, on_event=bar, **opts)
+    names = summary["models"]
+    table = Table(title=f"{names['base']} vs {names['tuned']} on {summary['questions']} questions")
     table.add_column("metric")
-    table.add_column("base", justify="right")
-    table.add_column("tuned", justify="right")
-    for k in summary["tuned"]:
-        table.add_row(k, f"{summary['base'].get(k, 0):.3f}", f"{summary['tuned'][k]:.3f}")
+    table.add_column(names["base"], justify="right")
+    table.add_column(names["tuned"], justify="right")
+    for k, v in summary["tuned"].items():
+        table.add_row(k, f"{summary['base'].get(k, 0):.3f}", f"{v:.3f}")
     console().print(table)
+    lean, text = metrics_lean(summary)
+    if lean is not None:
+        who = {"x": names["tuned"], "y": names["base"]}.get(lean)
+        say(f"Metrics {'favour ' + who if who else 'are level'} ({text}); people decide: rate")
+    if "judge" in summary:
+        j = summary["judge"]
+        say(
+            f"LLM judge ({j['model']}): {names['tuned']} wins {j['win']}, loses {j['loss']}, "
+            f"ties {j['tie']} ({j['inconsistent']} order-inconsistent votes counted as ties)"
+        )
+    if summary["pairs_added"]:
+        say(f"{summary['pairs_added']} blind pairs added: rate them with `assistant-builder rate`")
     say(f"Answers: {summary['answers']}")
     return summary
+
+
+def cmd_rate(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.rate_cli import run_rate
+
+    return run_rate(args, console)
 
 
 def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
@@ -305,8 +353,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("compare", cmd_compare, "answer questions as base and tuned, score against references")
     sp.add_argument("--run", metavar="ID", help="run to compare (default: the latest)")
-    sp.add_argument("--questions", metavar="FILE", help="JSONL/CSV with question[, reference]")
-    sp.add_argument("--max-new-tokens", type=int, default=256)
+    sp.add_argument("--against", metavar="RUN", help="compare with another run (default: base)")
+    sp.add_argument(
+        "--questions", metavar="FILE", help="JSONL/CSV: question[, reference, source, paraphrase]"
+    )
+    sp.add_argument("--ask", action="append", metavar="QUESTION", help="a question (repeatable)")
+    sp.add_argument(
+        "--max-new-tokens", type=int, help="answer budget (default: from the reference lengths)"
+    )
+    sp.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    sp.add_argument("--temperature", type=float, default=0.7, help="with --sample")
+    sp.add_argument("--seed", type=int, default=0, help="with --sample")
+    sp.add_argument("--no-pairs", action="store_true", help="do not add blind pairs to rate")
+    sp.add_argument("--judge", action="store_true", help="also ask an LLM judge (OpenAI API)")
+    sp.add_argument("--judge-url", help="judge base URL (or $ASSISTANT_BUILDER_JUDGE_URL)")
+    sp.add_argument("--judge-model", help="judge model (or $ASSISTANT_BUILDER_JUDGE_MODEL)")
+    sp.add_argument("--judge-key", help="API key (better: $ASSISTANT_BUILDER_JUDGE_KEY)")
+
+    sp = add("rate", cmd_rate, "rate answer pairs blind in the terminal; export, verdict")
+    sp.add_argument("--rater", help="your name (default: $USER)")
+    sp.add_argument("--limit", type=int, help="stop after this many ratings")
+    sp.add_argument("--export", metavar="FILE", help="write all ratings to FILE.csv or .jsonl")
+    sp.add_argument("--verdict", action="store_true", help="win/tie/loss with 95%% CIs")
+    sp.add_argument("--model", help="with --verdict: the candidate (run id; default: latest)")
+    sp.add_argument("--vs", help="with --verdict: the baseline (default: base)")
+    sp.add_argument("--to-dataset", action="store_true", help="ratings → dataset/feedback.jsonl")
+    sp.add_argument(
+        "--to-preferences", action="store_true", help="ratings → dataset/preferences.jsonl (DPO)"
+    )
+    sp.add_argument(
+        "--min-score", type=int, default=4, help="--to-dataset: least score of a kept answer"
+    )
 
     sp = add("export", cmd_export, "export a run: adapter, merged, gguf, ollama, openai-dataset")
     sp.add_argument("--run", metavar="ID", help="run to export (default: the latest)")
