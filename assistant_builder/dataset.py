@@ -177,6 +177,11 @@ def build_dataset(
         raise UserError("no sources ingested yet (run `assistant-builder ingest PATH` first)")
     on_event(Progress("dataset", f"{len(items)} items from sources"))
     rows = candidate_rows(items, opts)
+    # Issue 5 (closing the loop): rows corrected by raters (dataset/feedback.jsonl, written by
+    # `assistant-builder rate --to-dataset`) go first, so they win the duplicate check below.
+    from assistant_builder.feedback import merge_feedback
+
+    rows = merge_feedback(ws, rows)
     edits = load_edits(ws)
     report = DatasetReport(sources=len({r["source"] for r in rows}))
     dropped: dict[str, int] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_models import build_random_adapter, build_tiny_base
+from tiny_models import tiny_assets
 
 from assistant_builder.answer_cache import AnswerCache
 from assistant_builder.generate import Engine, GenSettings
@@ -23,13 +23,7 @@ SETTINGS = GenSettings(max_new_tokens=10)
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny")
-    base = build_tiny_base(root / "base")
-    return {
-        "base": base,
-        "a1": build_random_adapter(base, root / "a1", seed=1),
-        "a2": build_random_adapter(base, root / "a2", seed=2),
-    }
+    return tiny_assets(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from assistant_builder.workspace import Workspace
+
 
 def build_tiny_base(folder: Path, seed: int = 0) -> Path:
     import torch
@@ -59,3 +63,33 @@ def build_random_adapter(base: Path, folder: Path, seed: int) -> Path:
     )
     model.save_pretrained(folder)
     return folder
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny base + two random adapters (with the tokenizer, as a training run saves them),
+    built once per test session and shared by every module that asks (each test module wraps
+    this in its own ``tiny`` fixture)."""
+    if not _BUILT:
+        from assistant_builder.models import load_tokenizer
+
+        root = tmp_path_factory.mktemp("tiny")
+        base = build_tiny_base(root / "base")
+        _BUILT["base"] = base
+        for name, seed in (("a1", 1), ("a2", 2)):
+            _BUILT[name] = build_random_adapter(base, root / name, seed=seed)
+            load_tokenizer(str(base)).save_pretrained(_BUILT[name])
+    return dict(_BUILT)
+
+
+def make_run(ws: Workspace, run_id: str, base: Path, adapter: Path) -> str:
+    """A finished training run as the workspace knows it: run.json + adapter/."""
+    import json
+    import shutil
+
+    run_dir = ws.runs_dir / run_id
+    shutil.copytree(adapter, run_dir / "adapter")
+    (run_dir / "run.json").write_text(json.dumps({"run": run_id, "base_model": str(base)}))
+    return run_id
