@@ -54,8 +54,8 @@ def parse_command(line: str) -> Command:
     ok = {"1", "2", "3", "4", "5", "-"}
     if len(toks) >= 2 and toks[0] in ok and toks[1] in ok:
         return Command(key, _score(toks[0]), _score(toks[1]), toks[2] if len(toks) > 2 else "")
-    if toks and toks[0] in ok:
-        return Command("?", problem="give two scores (A then B), '-' for none")
+    if toks and (toks[0] in ok or toks[0].isdigit()):
+        return Command("?", problem="give two scores from 1 to 5 (A then B), '-' for none")
     return Command(key, note=rest.strip())
 
 

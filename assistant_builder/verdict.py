@@ -66,7 +66,7 @@ def verdict_line(
     else:
         share = f"{_pct(wins / decided)}, " if decided else ""
         figures = (
-            f"{x} wins {wins}/{decided} decisive ratings ({share}95% CI {_pct(lo)}–{_pct(hi)}), "
+            f"{x} wins {wins}/{decided} decisive ratings ({share}95% CI {100 * lo:.0f}–{_pct(hi)}), "
             f"{s['tie']['count']} ties, {s['both_bad']['count']} both bad"
         )
         if s["conclusion"] == "x_better":
@@ -75,7 +75,8 @@ def verdict_line(
             head = f"{y} better than {x}: {figures}"
         else:
             need = ratings_needed(wins, decided)
-            more = f"; about {need} more decisive ratings at this rate" if need else ""
+            plural = "s" if need != 1 else ""
+            more = f"; about {need} more decisive rating{plural} at this rate" if need else ""
             head = f"inconclusive, rate more: {figures}{more}"
         if s["both_bad"]["count"] * 2 > s["n"]:
             head += "; most answers are bad on both sides"
