@@ -196,3 +196,38 @@ def test_ratings_needed_is_the_first_count_that_settles_it(wins: int, decided: i
 
     assert settled(decided + extra) and not settled(decided + extra - 1)
     assert ratings_needed(5, 10) is None and ratings_needed(0, 0) is None
+
+
+def test_ratings_made_in_the_loop_survive_a_kill(workspace: Workspace) -> None:
+    """The real command, killed with SIGKILL mid-session: every rating it revealed is on disk."""
+    import signal
+    import time
+
+    add_pairs(workspace, 3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant_builder", "--workspace", str(workspace.root), "rate"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "USER": "dave"},
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("a 5 1 keep me\nb\n")  # two ratings; the third pair waits for input
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with RatingStore(workspace.ratings_db) as store:
+                if len(store.ratings()) == 2:
+                    break
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)  # no chance to close or checkpoint
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with RatingStore(workspace.ratings_db) as store:
+        rows = store.ratings()
+        assert [(r["rater"], r["note"]) for r in rows] == [("dave", "keep me"), ("dave", "")]
+        assert len(store.pending("dave")) == 1
