@@ -87,7 +87,7 @@ class TerminalInput:  # pragma: no cover - needs a real terminal; the loop logic
         import termios
         import tty
 
-        self.console.print(prompt, end="")
+        self.console.print(prompt, end="", markup=False)
         fd = sys.stdin.fileno()
         old = termios.tcgetattr(fd)
         try:
@@ -99,29 +99,29 @@ class TerminalInput:  # pragma: no cover - needs a real terminal; the loop logic
         return None if ch in ("", "\x04") else ch
 
     def details(self, prompt: str) -> str:
-        self.console.print(prompt, end="")
+        self.console.print(prompt, end="", markup=False)
         return sys.stdin.readline()
 
 
 def show_pair(console: Any, pair: BlindPair, position: str) -> None:
-    from rich.columns import Columns
     from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
 
     where = f"  · {pair.source}" if pair.source else ""
     console.rule(f"[bold]{position}[/]  pair {pair.id}{where}")
-    console.print(Panel(pair.question, title="question", border_style="cyan"))
+    # Text(), not str: model output and user data may contain [brackets] rich reads as markup.
+    console.print(Panel(Text(pair.question), title="question", border_style="cyan"))
     if pair.reference:
-        console.print(Panel(pair.reference, title="reference", border_style="dim"))
-    console.print(
-        Columns(
-            [
-                Panel(pair.answer_a or "[dim](empty)[/]", title="A", border_style="magenta"),
-                Panel(pair.answer_b or "[dim](empty)[/]", title="B", border_style="yellow"),
-            ],
-            equal=True,
-            expand=True,
-        )
+        console.print(Panel(Text(pair.reference), title="reference", border_style="dim"))
+    sides = Table.grid(expand=True, padding=(0, 1))
+    sides.add_column(ratio=1)
+    sides.add_column(ratio=1)
+    sides.add_row(
+        Panel(Text(pair.answer_a or "(empty)"), title="A", border_style="magenta"),
+        Panel(Text(pair.answer_b or "(empty)"), title="B", border_style="yellow"),
     )
+    console.print(sides)
 
 
 def rate_loop(
@@ -140,7 +140,7 @@ def rate_loop(
     console.print(f"[bold]{len(queue)}[/] pairs to rate as [bold]{rater}[/]. {HELP}")
     while queue and (limit is None or len(made) - undone < limit):
         pair = queue[0]
-        show_pair(console, pair, f"{len(skipped) + 1}/{len(queue) + len(skipped)}")
+        show_pair(console, pair, f"{len(queue)} left")
         raw = inp.command("verdict [a/b/t/x, s, u, q]> ")
         if raw is None:
             break
@@ -183,8 +183,8 @@ def rate_loop(
                      "winner": reveal.winner})  # fmt: skip
     remaining = len(store.pending(rater))
     console.print(f"{len(made) - undone} ratings kept this session; {remaining} pairs left.")
-    return {"rater": rater, "rated": len(made), "undone": undone, "remaining": remaining,
-            "ratings": made}  # fmt: skip
+    return {"rater": rater, "rated": len(made), "undone": undone, "skipped": len(skipped),
+            "remaining": remaining, "ratings": made}  # fmt: skip
 
 
 def default_rater(option: str | None) -> str:
