@@ -45,7 +45,7 @@ VERIFY_QUESTIONS = 3
 # (transformers, llama.cpp, Ollama) implements greedy decoding the same way, but their
 # repetition penalties differ (llama.cpp only looks at the last 64 tokens), so with a penalty
 # the answers could differ for reasons that have nothing to do with the artifact.
-VERIFY_NEW_TOKENS = 48
+VERIFY_NEW_TOKENS = 64
 
 
 def verify_settings() -> GenSettings:

@@ -74,8 +74,16 @@ def parse_request(body: dict[str, Any], default_system: str) -> dict[str, Any]:
     question = _text(turns[0].get("content")).strip()
     if not question:
         raise RequestError(400, "the user message is empty")
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
-    if not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = DEFAULT_MAX_TOKENS
+    if (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or not 1 <= max_tokens <= MAX_TOKENS_LIMIT
+    ):
         raise RequestError(400, f"max_tokens must be an integer from 1 to {MAX_TOKENS_LIMIT}")
     temperature = body.get("temperature")
     if temperature is not None and (

@@ -124,3 +124,41 @@ def tiny_run(tiny_model: tuple[Path, Path], tmp_path: Path):
     base, adapter = tiny_model
     run_id = make_run(tmp_path / "ws", base, adapter)
     return Workspace(tmp_path / "ws"), run_id
+
+
+@pytest.fixture(scope="session")
+def trained_default_run(tmp_path_factory: pytest.TempPathFactory):
+    """A real run of the default model, trained briefly through the CLI (slow tests only)."""
+    import subprocess
+    import sys
+
+    from assistant_builder.workspace import Workspace
+
+    ws = tmp_path_factory.mktemp("trained") / "ws"
+
+    def ab(*args: str) -> dict:
+        r = subprocess.run(
+            [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        out: dict = json.loads(r.stdout)
+        return out
+
+    ab("init", "--demo")
+    ab("ingest", str(ws / "demo-data"))
+    ab("dataset")
+    m = ab(
+        "train",
+        "--set",
+        "max_steps=12",
+        "--set",
+        "learning_rate=0.002",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "eval_each_epoch=false",
+    )
+    return Workspace(ws), m["run"]
