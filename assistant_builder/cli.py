@@ -121,17 +121,52 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.dataset import BuildOptions, build_dataset
+    from assistant_builder.teacher import TeacherConfig
 
     ws = Workspace(args.workspace).require()
-    opts = BuildOptions(eval_fraction=args.eval_fraction, seed=args.seed)
-    report = build_dataset(ws, opts)
+    if args.system_prompt is not None or args.out_of_scope_message is not None:
+        settings = ws.load_settings()
+        if args.system_prompt is not None:
+            settings.system_prompt = args.system_prompt.strip()
+        if args.out_of_scope_message is not None:
+            if not args.out_of_scope_message.strip():
+                raise UserError("--out-of-scope-message must not be empty")
+            settings.out_of_scope_message = args.out_of_scope_message.strip()
+        ws.save_settings(settings)
+        say(f"Saved settings in {ws.settings_path}")
+    teacher = None
+    if args.questions == "teacher" or args.teacher_url or args.teacher_model:
+        teacher = TeacherConfig.resolve(args.teacher_url, args.teacher_model)
+    if args.variants < 0 or args.out_of_scope < 0:
+        raise UserError("--variants and --out-of-scope take a number of 0 or more")
+    opts = BuildOptions(
+        eval_fraction=args.eval_fraction,
+        seed=args.seed,
+        question_strategy=args.questions,
+        variants=args.variants,
+        out_of_scope=args.out_of_scope,
+        teacher=teacher,
+    )
+    with ProgressRenderer("dataset") as bar:
+        report = build_dataset(ws, opts, on_event=bar)
     dropped = ", ".join(f"{k}: {v}" for k, v in report.dropped.items()) or "none"
+    made = ", ".join(f"{k}: {v}" for k, v in report.made.items())
     say(
         f"Dataset: {report.train} train, {report.eval} eval conversations "
-        f"({report.groups} answer groups); dropped: {dropped}"
+        f"({report.groups} answer groups; {made}); dropped: {dropped}"
     )
-    say(f"Written to {ws.dataset_dir}")
-    return report.to_json()
+    say(f"Written to {ws.dataset_dir} (dropped questions and reasons: dropped.jsonl)")
+    result = report.to_json()
+    if args.export:
+        from assistant_builder.dataset_formats import export_dataset
+
+        out = Path(args.out) if args.out else None
+        result["exports"] = {}
+        for fmt in [f for part in args.export for f in part.split(",") if f]:
+            info = export_dataset(ws, fmt, out)
+            result["exports"][fmt] = info
+            say(f"[green]✓[/] {fmt}: {info['path']} (validated)")
+    return result
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -412,6 +447,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of answer groups held out for eval (default 0.15)",
     )
     sp.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
+    sp.add_argument(
+        "--questions",
+        choices=("template", "model", "teacher"),
+        default="template",
+        help="who writes questions for prose sections: heading templates (offline, default), "
+        "the local base model, or a teacher endpoint",
+    )
+    sp.add_argument(
+        "--variants",
+        type=int,
+        default=3,
+        metavar="N",
+        help="extra phrasings per answer: the source's variants, then paraphrases (default 3)",
+    )
+    sp.add_argument(
+        "--out-of-scope",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N off-topic questions answered with the out-of-scope message (default 0)",
+    )
+    sp.add_argument("--system-prompt", metavar="TEXT", help="save the workspace system prompt")
+    sp.add_argument(
+        "--out-of-scope-message", metavar="TEXT", help="save the refusal/hand-off message"
+    )
+    sp.add_argument(
+        "--teacher-url",
+        metavar="URL",
+        help="OpenAI-compatible base URL (or $ASSISTANT_BUILDER_TEACHER_URL); the key is read "
+        "from $ASSISTANT_BUILDER_TEACHER_KEY only",
+    )
+    sp.add_argument("--teacher-model", metavar="NAME", help="or $ASSISTANT_BUILDER_TEACHER_MODEL")
+    sp.add_argument(
+        "--export",
+        action="append",
+        metavar="FORMAT",
+        help="also write the dataset as openai, sharegpt, alpaca, hf or parquet (repeatable)",
+    )
+    sp.add_argument("--out", metavar="DIR", help="export folder (default exports/dataset)")
 
     sp = add("train", cmd_train, "fine-tune the base model with a recipe (LoRA/QLoRA)")
     sp.add_argument(

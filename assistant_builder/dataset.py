@@ -18,7 +18,10 @@ from typing import Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.paraphrase import DEFAULT_VARIANTS
+from assistant_builder.question_gen import GenConfig, QuestionGenerator
 from assistant_builder.sources import load_items
+from assistant_builder.teacher import TeacherConfig
 from assistant_builder.workspace import (
     Workspace,
     atomic_write_json,
@@ -36,6 +39,13 @@ class BuildOptions:
     seed: int = 0
     include_sections: bool = True
     question_strategy: str = "template"
+    # Extra phrasings per answer beyond its first question: the source's own variants count
+    # first, generated paraphrases fill up (see paraphrase.py for why 3 is the default).
+    variants: int = DEFAULT_VARIANTS
+    out_of_scope: int = 0  # built-in off-topic questions answered with the hand-off message
+    questions_per_section: int = 3  # for the model and teacher strategies
+    teacher: TeacherConfig | None = None
+    engine: Any = None  # a generate.Engine for the model strategy (tests inject a small one)
 
 
 @dataclass
@@ -45,6 +55,9 @@ class DatasetReport:
     dropped: dict[str, int] = field(default_factory=dict)
     groups: int = 0
     sources: int = 0
+    made: dict[str, int] = field(default_factory=dict)
+    strategy: str = "template"
+    variants: int = DEFAULT_VARIANTS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +66,9 @@ class DatasetReport:
             "dropped": self.dropped,
             "groups": self.groups,
             "sources": self.sources,
+            "made": self.made,
+            "strategy": self.strategy,
+            "variants": self.variants,
         }
 
 
@@ -68,10 +84,41 @@ def _token_set(q: str) -> frozenset[str]:
     return frozenset(normalize_question(q).split())
 
 
-def _near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.9) -> bool:
+NEAR_DUPLICATE = 0.9  # "pin" vs "unpin a formula" is 0.71: distinct questions stay
+
+
+def _near_duplicate(
+    a: frozenset[str], b: frozenset[str], threshold: float = NEAR_DUPLICATE
+) -> bool:
     if not a or not b:
         return False
     return len(a & b) / len(a | b) >= threshold
+
+
+def _duplicate_reason(
+    q: str,
+    r: dict[str, Any],
+    seen_norm: dict[str, str],
+    seen_raw: set[tuple[str, str]],
+    seen_sets: list[tuple[frozenset[str], str]],
+) -> str:
+    """'duplicate', 'near_duplicate' or '' for a question against the ones already kept.
+
+    Across answer groups a question that normalises to a kept one (case, punctuation) or
+    nearly matches it is a duplicate: two answers to one question confuse training. Within a
+    group, a paraphrase that differs only in case or punctuation ("how do i pin a formula")
+    is kept on purpose: users type that way, and the tokens differ.
+    """
+    group = r["group"]
+    if (group, q) in seen_raw:
+        return "duplicate"
+    key = normalize_question(q)
+    if key in seen_norm and (seen_norm[key] != group or r["how"] != "paraphrased"):
+        return "duplicate"
+    toks = _token_set(q)
+    if any(g != group and _near_duplicate(toks, s) for s, g in seen_sets):
+        return "near_duplicate"
+    return ""
 
 
 def example_id(source: str, question: str) -> str:
@@ -101,22 +148,102 @@ def _provenance(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def candidate_rows(items: list[dict[str, Any]], opts: BuildOptions) -> list[dict[str, Any]]:
-    """(question, answer, meta) rows before dedup: pairs, their variants, generated questions."""
-    from assistant_builder.questions import questions_for_section
+def _group(text: str) -> str:
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:12]
 
+
+def _dropped(r: dict[str, Any], reason: str, detail: str = "") -> dict[str, Any]:
+    d = {"question": r["q"], "reason": reason, "source": r.get("source")}
+    if r.get("line_start") is not None:
+        d["line"] = r["line_start"]
+    return {**d, "detail": detail} if detail else d
+
+
+def candidate_rows(
+    items: list[dict[str, Any]],
+    opts: BuildOptions,
+    gen: QuestionGenerator | None = None,
+    on_event: OnEvent = ignore,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, dropped) before dedup: extracted pairs with the source's variants, generated
+    questions for sections (grounding-checked), out-of-scope rows; then the paraphrases.
+
+    Rows are (q, a, how, group, provenance). Paraphrases come last so that a question from
+    the source always wins the duplicate check over a generated rewording of another one.
+    """
+    from assistant_builder.ingest.cleanup import unwrap_paragraphs
+    from assistant_builder.questions import MIN_SECTION_CHARS, grounding_problem, section_answer
+
+    gen = gen or QuestionGenerator(GenConfig())
     rows: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    firsts: list[tuple[dict[str, Any], int]] = []  # (first row of a group, phrasings so far)
+    sections: list[tuple[dict[str, Any], str]] = []
     for item in items:
         prov = _provenance(item)
         if item.get("kind") == "pair":
-            group = hashlib.sha256(item["answer"].strip().encode()).hexdigest()[:12]
-            for j, q in enumerate([item["question"], *item.get("variants", [])]):
+            answer = unwrap_paragraphs(item["answer"]).strip()
+            qs = [item["question"], *item.get("variants", [])]
+            for j, q in enumerate(qs):
                 how = item.get("how", "extracted") if j == 0 else "variant"
-                rows.append({"q": q, "a": item["answer"], "how": how, "group": group, **prov})
+                rows.append({"q": q, "a": answer, "how": how, "group": _group(answer), **prov})
+            firsts.append((rows[-len(qs)], len(qs)))
         elif item.get("kind") == "section" and opts.include_sections:
-            group = hashlib.sha256(item["text"].strip().encode()).hexdigest()[:12]
-            for q, a in questions_for_section(item, strategy=opts.question_strategy):
-                rows.append({"q": q, "a": a, "how": "generated", "group": group, **prov})
+            text = section_answer(unwrap_paragraphs(item.get("text", "")))
+            if len(text) >= MIN_SECTION_CHARS:
+                sections.append((item, text))
+    for (item, text), (qs, fallback) in zip(
+        sections, gen.section_questions(sections, on_event), strict=True
+    ):
+        prov, heading = _provenance(item), " ".join(item.get("heading_path") or [])
+        kept: list[dict[str, Any]] = []
+        for q in qs:
+            r = {"q": q, "a": text, "how": "generated", "group": _group(text), **prov}
+            problem = grounding_problem(q, text, item.get("text", ""), heading)
+            if problem:
+                dropped.append(_dropped(r, "ungrounded", problem))
+            else:
+                r["generator"] = gen.cfg.strategy
+                kept.append(r)
+        if not kept and fallback:
+            kept = [
+                {"q": q, "a": text, "how": "generated", "group": _group(text), **prov}
+                | {"generator": "template-fallback"}
+                for q in fallback
+            ]
+        if kept:
+            rows.extend(kept)
+            firsts.append((kept[0], len(kept)))
+    rows.extend(_out_of_scope_rows(opts))
+    for first, have in firsts:
+        for p in gen.paraphrases(first["q"].strip(), max(0, opts.variants - (have - 1))):
+            rows.append({**first, "q": p, "how": "paraphrased", "paraphrase_of": first["q"]})
+    gen.close()
+    return rows, dropped
+
+
+def _out_of_scope_rows(opts: BuildOptions) -> list[dict[str, Any]]:
+    from assistant_builder import out_of_scope
+
+    rows = []
+    digest = out_of_scope.content_hash()
+    for i, q in enumerate(out_of_scope.out_of_scope_questions(opts.out_of_scope), 1):
+        # One group per question: the shared answer is the point (a refusal), and an unseen
+        # off-topic question in eval measures whether refusing generalises.
+        rows.append(
+            {
+                "q": q,
+                "a": None,  # filled with the workspace's message at build time
+                "how": "out-of-scope",
+                "group": "oos-" + _group(q)[:8],
+                "source": out_of_scope.SOURCE,
+                "format": "builtin",
+                "line_start": i,
+                "line_end": i,
+                "page": None,
+                "sha256": digest,
+            }
+        )
     return rows
 
 
@@ -176,7 +303,20 @@ def build_dataset(
     if not items:
         raise UserError("no sources ingested yet (run `assistant-builder ingest PATH` first)")
     on_event(Progress("dataset", f"{len(items)} items from sources"))
-    rows = candidate_rows(items, opts)
+    gen = QuestionGenerator(
+        GenConfig(
+            strategy=opts.question_strategy,
+            per_section=opts.questions_per_section,
+            base_model=settings.base_model,
+            teacher=opts.teacher,
+            engine=opts.engine,
+        ),
+        cache_path=ws.cache_dir / "questions.json",
+    )
+    rows, dropped_rows = candidate_rows(items, opts, gen, on_event)
+    for r in rows:
+        if r["how"] == "out-of-scope":
+            r["a"] = settings.out_of_scope_message
     # Issue 5 (closing the loop): rows corrected by raters (dataset/feedback.jsonl, written by
     # `assistant-builder rate --to-dataset`) go first, so they win the duplicate check below.
     from assistant_builder.feedback import merge_feedback
@@ -184,13 +324,14 @@ def build_dataset(
     rows = merge_feedback(ws, rows)
     edits = load_edits(ws)
     report = DatasetReport(sources=len({r["source"] for r in rows}))
-    dropped: dict[str, int] = {}
-    seen_exact: dict[str, str] = {}
-    seen_sets: list[frozenset[str]] = []
+    report.strategy, report.variants = opts.question_strategy, opts.variants
+    seen_norm: dict[str, str] = {}  # normalised question → its answer group
+    seen_raw: set[tuple[str, str]] = set()
+    seen_sets: list[tuple[frozenset[str], str]] = []
     conversations: list[dict[str, Any]] = []
     for r in rows:
         ex_id = example_id(r["source"] or "", r["q"])
-        q, a, review = r["q"].strip(), r["a"].strip(), "new"
+        q, a, review = r["q"].strip(), (r["a"] or "").strip(), "new"
         edit = edits.get(ex_id)
         if edit:
             q = edit.get("question", q)
@@ -199,22 +340,17 @@ def build_dataset(
             # The person reviewed an earlier version of the source: ask them to look again.
             if edit.get("sha256") and edit["sha256"] != r["sha256"] and review != "rejected":
                 review = "stale"
+        reason = _duplicate_reason(q, r, seen_norm, seen_raw, seen_sets)
         if not q or not a:
-            dropped["empty"] = dropped.get("empty", 0) + 1
+            reason = "empty"
+        elif review == "rejected":
+            reason = "rejected"
+        if reason:
+            dropped_rows.append(_dropped(r, reason))
             continue
-        if review == "rejected":
-            dropped["rejected"] = dropped.get("rejected", 0) + 1
-            continue
-        key = normalize_question(q)
-        if key in seen_exact:
-            dropped["duplicate"] = dropped.get("duplicate", 0) + 1
-            continue
-        toks = _token_set(q)
-        if any(_near_duplicate(toks, s) for s in seen_sets):
-            dropped["near_duplicate"] = dropped.get("near_duplicate", 0) + 1
-            continue
-        seen_exact[key] = ex_id
-        seen_sets.append(toks)
+        seen_norm.setdefault(normalize_question(q), r["group"])
+        seen_raw.add((r["group"], q))
+        seen_sets.append((_token_set(q), r["group"]))
         meta = {
             "id": ex_id,
             "group": r["group"],
@@ -222,6 +358,7 @@ def build_dataset(
             "review": review,
             **{k: r[k] for k in ("source", "format", "line_start", "line_end", "page", "sha256")},
         }
+        meta.update({k: r[k] for k in ("paraphrase_of", "generator") if r.get(k)})
         conversations.append(make_conversation(q, a, settings.system_prompt, meta))
     if not conversations:
         raise UserError("every example was dropped; nothing to train on")
@@ -241,12 +378,13 @@ def build_dataset(
     atomic_write_jsonl(d / "conversations.jsonl", train + evals)
     atomic_write_jsonl(d / "train.jsonl", train)
     atomic_write_jsonl(d / "eval.jsonl", evals)
-    report.train, report.eval, report.dropped, report.groups = (
-        len(train),
-        len(evals),
-        dropped,
-        len(groups),
-    )
+    # Every dropped question with its reason, for a person to check what the counts hide.
+    atomic_write_jsonl(d / "dropped.jsonl", dropped_rows)
+    report.train, report.eval, report.groups = len(train), len(evals), len(groups)
+    for x in dropped_rows:
+        report.dropped[x["reason"]] = report.dropped.get(x["reason"], 0) + 1
+    for c in conversations:
+        report.made[c["meta"]["how"]] = report.made.get(c["meta"]["how"], 0) + 1
     atomic_write_json(d / "report.json", report.to_json())
     on_event(Progress("dataset", f"{report.train} train, {report.eval} eval"))
     return report

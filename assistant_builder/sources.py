@@ -10,6 +10,7 @@ old version as stale instead of silently duplicating them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from assistant_builder.workspace import (
 
 # Files that describe a folder rather than hold content (the shared samples carry these).
 METADATA_NAMES = {"source.txt", "license", "license.txt", "license.md", "readme.txt"}
+# An evaluation set kept next to the FAQ it tests ("golden.jsonl"): ingesting it with the
+# folder would put the test questions into training. Named explicitly, it is still read.
+GOLDEN = re.compile(r"^golden[\w.-]*\.jsonl?$", re.IGNORECASE)
 
 
 @dataclass
@@ -68,6 +72,10 @@ def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
                         {"path": str(f), "reason": "folder metadata, not content"}
                     )
                     continue
+                if GOLDEN.match(f.name):
+                    reason = "evaluation (golden) questions, not training data: use it with eval"
+                    report.skipped.append({"path": str(f), "reason": reason})
+                    continue
                 yield f
         else:
             yield p
@@ -83,7 +91,7 @@ def load_index(ws: Workspace) -> dict[str, Any]:
 
 def ingest_paths(ws: Workspace, paths: list[Path], on_event: OnEvent = ignore) -> IngestReport:
     """Parse each file and record it in the workspace. One bad file never stops the others."""
-    from assistant_builder.ingest import SUPPORTED_EXTENSIONS, parse_file
+    from assistant_builder.ingest import parse_file
 
     ws.require()
     report = IngestReport()
@@ -93,9 +101,8 @@ def ingest_paths(ws: Workspace, paths: list[Path], on_event: OnEvent = ignore) -
     copies_dir = ws.sources_dir / "files"
     for i, f in enumerate(files):
         on_event(Progress("ingest", f"parsing {f}", done=i, total=len(files)))
-        if f.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            report.skipped.append({"path": str(f), "reason": f"unsupported file type {f.suffix!r}"})
-            continue
+        # Every file goes to parse_file, extension or not: it sniffs the content ("NOTES" is
+        # Markdown, "faq.export" may be JSON) and raises IngestError for what it cannot read.
         key = str(f.resolve())
         try:
             digest = sha256_file(f)

@@ -261,3 +261,94 @@ def clean_markdown(text: str) -> str:
     text = clean_inline_html(text)
     text = simplify_links(text)
     return tidy(text)
+
+
+# --- soft-wrapped paragraphs ---------------------------------------------------------------
+
+_BLOCK_START = re.compile(
+    r"^\s*(?:#{1,6}\s|[*+-]\s|\d{1,9}[.)]\s|>|\||<[A-Za-z!/]|(?:[-*_]\s*){3,}$|=+\s*$|\[\^?[^\]]+\]:)"
+)
+_NO_JOIN_AFTER = re.compile(r"^\s*(?:#{1,6}\s|\||<[A-Za-z!/]|(?:[-*_]\s*){3,}$|=+\s*$)")
+_LIST_ITEM = re.compile(r"^\s*(?:[*+-]|\d{1,9}[.)])\s")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)+\|?\s*$")
+
+
+def _table_rows(lines: list[str]) -> set[int]:
+    """Indexes of the lines of pipe tables (the block around each ``|---|---|`` rule)."""
+    rows: set[int] = set()
+    for i, line in enumerate(lines):
+        if not _TABLE_RULE.match(line):
+            continue
+        j = i
+        while j > 0 and "|" in lines[j - 1] and lines[j - 1].strip():
+            j -= 1
+        k = i
+        while k + 1 < len(lines) and "|" in lines[k + 1] and lines[k + 1].strip():
+            k += 1
+        rows.update(range(j, k + 1))
+    return rows
+
+
+def unwrap_paragraphs(text: str) -> str:
+    """Join hard-wrapped paragraph lines, as Markdown renders them (a single newline inside a
+    paragraph is a space). Fenced and indented code, lists (each item on its own line, its
+    wrapped continuation joined), tables, headings, quotes, HTML blocks and blank-line
+    paragraph breaks are kept. A line ending in a Markdown hard break (``\\``) stays a break.
+
+    Why: sources wrapped at 80-100 columns would otherwise teach the model to emit newlines in
+    the middle of sentences, and the wrap points are an accident of the editor, not content.
+    """
+    lines = text.split("\n")
+    table = _table_rows(lines)
+    out: list[str] = []
+    fence: str | None = None
+    joinable = False  # may the next line continue out[-1]?
+    after_blank = True
+    in_list = False
+    indented_code = False
+    for i, line in enumerate(lines):
+        if fence is not None:
+            out.append(line)
+            if line.strip().startswith(fence) and line.strip().strip(fence[0]) == "":
+                fence = None
+            continue
+        m = _FENCE.match(line)
+        if m:
+            fence = m.group(2)
+            out.append(line)
+            joinable = after_blank = False
+            in_list = in_list and line[:1].isspace()
+            continue
+        if not line.strip():
+            out.append("")
+            joinable, after_blank, indented_code = False, True, False
+            continue
+        indent = len(line) - len(line.lstrip(" \t"))
+        if indented_code or (after_blank and indent >= 4 and not in_list):
+            # An indented code block runs until the next blank line.
+            indented_code = True
+            out.append(line)
+            after_blank = False
+            continue
+        if i in table:
+            out.append(line.rstrip())
+            joinable = after_blank = in_list = False
+            continue
+        if _BLOCK_START.match(line):
+            out.append(line.rstrip())
+            joinable = not _NO_JOIN_AFTER.match(line)
+            if _LIST_ITEM.match(line):
+                in_list = True
+            elif indent == 0:
+                in_list = False
+        elif joinable and out:
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line.rstrip())
+            joinable = True
+            if indent == 0 and after_blank:
+                in_list = False
+        if out[-1].endswith("\\") and not out[-1].endswith("\\\\"):
+            joinable = False  # a Markdown hard line break
+        after_blank = False
+    return "\n".join(out)
