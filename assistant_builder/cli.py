@@ -139,6 +139,12 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         teacher = TeacherConfig.resolve(args.teacher_url, args.teacher_model)
     if args.variants < 0 or args.out_of_scope < 0:
         raise UserError("--variants and --out-of-scope take a number of 0 or more")
+    from assistant_builder.dataset_formats import FORMATS
+
+    formats = [f for part in args.export or [] for f in part.split(",") if f]
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UserError(f"unknown dataset format {fmt!r} (choose {', '.join(FORMATS)})")
     opts = BuildOptions(
         eval_fraction=args.eval_fraction,
         seed=args.seed,
@@ -157,12 +163,12 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     )
     say(f"Written to {ws.dataset_dir} (dropped questions and reasons: dropped.jsonl)")
     result = report.to_json()
-    if args.export:
+    if formats:
         from assistant_builder.dataset_formats import export_dataset
 
         out = Path(args.out) if args.out else None
         result["exports"] = {}
-        for fmt in [f for part in args.export for f in part.split(",") if f]:
+        for fmt in formats:
             info = export_dataset(ws, fmt, out)
             result["exports"][fmt] = info
             say(f"[green]✓[/] {fmt}: {info['path']} (validated)")

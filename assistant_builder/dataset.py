@@ -18,6 +18,7 @@ from typing import Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.out_of_scope import out_of_scope_rows
 from assistant_builder.paraphrase import DEFAULT_VARIANTS
 from assistant_builder.question_gen import GenConfig, QuestionGenerator
 from assistant_builder.sources import load_items
@@ -214,37 +215,12 @@ def candidate_rows(
         if kept:
             rows.extend(kept)
             firsts.append((kept[0], len(kept)))
-    rows.extend(_out_of_scope_rows(opts))
+    rows.extend(out_of_scope_rows(opts.out_of_scope))
     for first, have in firsts:
         for p in gen.paraphrases(first["q"].strip(), max(0, opts.variants - (have - 1))):
             rows.append({**first, "q": p, "how": "paraphrased", "paraphrase_of": first["q"]})
     gen.close()
     return rows, dropped
-
-
-def _out_of_scope_rows(opts: BuildOptions) -> list[dict[str, Any]]:
-    from assistant_builder import out_of_scope
-
-    rows = []
-    digest = out_of_scope.content_hash()
-    for i, q in enumerate(out_of_scope.out_of_scope_questions(opts.out_of_scope), 1):
-        # One group per question: the shared answer is the point (a refusal), and an unseen
-        # off-topic question in eval measures whether refusing generalises.
-        rows.append(
-            {
-                "q": q,
-                "a": None,  # filled with the workspace's message at build time
-                "how": "out-of-scope",
-                "group": "oos-" + _group(q)[:8],
-                "source": out_of_scope.SOURCE,
-                "format": "builtin",
-                "line_start": i,
-                "line_end": i,
-                "page": None,
-                "sha256": digest,
-            }
-        )
-    return rows
 
 
 def load_edits(ws: Workspace) -> dict[str, dict[str, Any]]:

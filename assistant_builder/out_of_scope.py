@@ -9,6 +9,7 @@ these is caught by the dataset's duplicate check, which keeps the domain row (it
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 SOURCE = "builtin:out-of-scope"
 
@@ -48,3 +49,28 @@ def out_of_scope_questions(n: int) -> list[str]:
 def content_hash() -> str:
     """Provenance hash of the built-in list, so a changed list marks reviews stale."""
     return hashlib.sha256("\n".join(QUESTIONS).encode()).hexdigest()
+
+
+def out_of_scope_rows(n: int) -> list[dict[str, Any]]:
+    """Candidate dataset rows (see ``dataset.candidate_rows``) for the first ``n`` questions.
+    The answer is left empty: the build fills in the workspace's out-of-scope message."""
+    digest = content_hash()
+    rows = []
+    for i, q in enumerate(out_of_scope_questions(n), 1):
+        rows.append(
+            {
+                "q": q,
+                "a": None,
+                "how": "out-of-scope",
+                # One group per question: the shared answer is the point (a hand-off), and an
+                # unseen off-topic question in eval measures whether refusing generalises.
+                "group": "oos-" + hashlib.sha256(q.encode()).hexdigest()[:8],
+                "source": SOURCE,
+                "format": "builtin",
+                "line_start": i,  # the position in the built-in list
+                "line_end": i,
+                "page": None,
+                "sha256": digest,
+            }
+        )
+    return rows

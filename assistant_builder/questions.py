@@ -45,6 +45,11 @@ _VERB_TEXT = (
 VERBS = frozenset(_VERB_TEXT.split())
 _DOUBLED = {"run", "set", "get", "stop", "pin", "unpin", "log", "submit", "skip", "tap", "reset"}
 _ADVERBS = {"quickly", "easily", "safely", "automatically", "manually", "properly", "correctly"}
+_TOPIC_NOUNS = {
+    "requirements", "options", "settings", "rules", "rates", "limits", "methods", "details",
+    "instructions", "guidelines", "policy", "overview", "basics", "information", "tips",
+    "steps", "errors", "issues", "problems", "status", "modes", "times", "costs", "fees",
+}  # fmt: skip
 _PREPOSITIONS = {"after", "before", "when", "if", "during", "while", "without", "with", "on"}
 # A heading with one of these is a clause about a problem ("A cask download fails").
 _FINITE = re.compile(
@@ -94,8 +99,9 @@ def _lower_first(h: str, text: str) -> str:
         if i > 0 and not re.search(rf"\b{re.escape(core.lower())}\b", text):
             continue  # Title Case: only words the section itself writes in lower case
         words[i] = w.replace(core, core[:1].lower() + core[1:], 1)
-    if title and len(words) > 1 and words[1][:1].isupper() and words[0] != h.split(" ")[0]:
-        words[0] = h.split(" ")[0]  # "Visual Studio Code": a name continues, so it began one
+    first_two = " ".join(h.split(" ")[:2])
+    if title and words[0] != h.split(" ")[0] and first_two in text:
+        words[0] = h.split(" ")[0]  # "Visual Studio Code": the text writes the name so
     return " ".join(words)
 
 
@@ -114,8 +120,8 @@ def heading_kind(h: str) -> str:
     base = first.split("-")[-1]  # "Pre-download" → "download"
     if base in VERBS:
         return "task"
-    if first in _GERUNDS or base in _GERUNDS:
-        return "gerund"
+    if (first in _GERUNDS or base in _GERUNDS) and words[-1].lower() not in _TOPIC_NOUNS:
+        return "gerund"  # "Pairing requirements" is a topic, "Pairing a phone" a task
     if first in _PREPOSITIONS:
         return "situation"
     if _FINITE.search(h.replace("`", "")):
