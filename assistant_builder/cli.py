@@ -245,7 +245,7 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     lean, text = metrics_lean(summary)
     if lean is not None:
         who = {"x": names["tuned"], "y": names["base"]}.get(lean)
-        say(f"Metrics {'favour ' + who if who else 'are level'} ({text}); people decide: rate")
+        say(f"Metrics {'favour ' + who if who else 'are level'} ({text}); blind ratings decide")
     if "judge" in summary:
         j = summary["judge"]
         say(

@@ -26,10 +26,11 @@ from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.generate import BASE, Answer, Engine, GenSettings
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_jsonl, read_jsonl
 
-# With references at hand, answers get room for the longest reference plus half again (a tuned
-# model tends to answer at reference length; cutting it short would hurt it unfairly), rounded
-# up to a multiple of 16 and kept within these bounds.
-MIN_NEW_TOKENS, MAX_NEW_TOKENS, FALLBACK_NEW_TOKENS = 32, 1024, 256
+# The default answer budget: room for the longest reference answer of the question set (or, for
+# questions without references, of the training data) plus half again, since a tuned model
+# answers at about reference length and cutting it short would hurt it unfairly; rounded up to
+# a multiple of 16 and kept within these bounds (the floor leaves a base model room to finish).
+MIN_NEW_TOKENS, MAX_NEW_TOKENS, FALLBACK_NEW_TOKENS = 64, 1024, 256
 
 OnPiece = Callable[[str, str], None]  # (side, text piece) while streaming
 
@@ -136,6 +137,18 @@ def derive_max_new_tokens(reference_lengths: list[int]) -> int:
         return FALLBACK_NEW_TOKENS
     want = math.ceil(max(reference_lengths) * 1.5 / 16) * 16
     return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, want))
+
+
+def _dataset_answers(ws: Workspace) -> list[str]:
+    path = ws.dataset_dir / "train.jsonl"
+    if not path.is_file():
+        return []
+    return [
+        m["content"]
+        for row in read_jsonl(path)
+        for m in row["messages"]
+        if m["role"] == "assistant"
+    ]
 
 
 def _adapter_of(ws: Workspace, run_id: str) -> Path:
@@ -252,9 +265,12 @@ def compare(
     budget_from = "option"
     if settings.max_new_tokens <= 0:
         refs = [q.reference for q in qs if q.reference]
+        budget_from = "references"
+        if not refs:
+            refs, budget_from = _dataset_answers(ws), "dataset"
         budget = derive_max_new_tokens(engine.token_lengths(refs))
         settings = replace(settings, max_new_tokens=budget)
-        budget_from = "references" if refs else "default"
+        budget_from = budget_from if refs else "default"
     answers: dict[str, list[Answer]] = {}
     for side in (baseline, run_id):
         on_event(Progress("compare", f"answering as {side}", done=0, total=len(qs)))

@@ -66,8 +66,10 @@ def verdict_line(
     else:
         share = f"{_pct(wins / decided)}, " if decided else ""
         figures = (
-            f"{x} wins {wins}/{decided} decisive ratings ({share}95% CI {100 * lo:.0f}–{_pct(hi)}), "
-            f"{s['tie']['count']} ties, {s['both_bad']['count']} both bad"
+            f"{x} wins {wins}/{decided} decisive ratings "
+            f"({share}95% CI {100 * lo:.0f}–{_pct(hi)}), "
+            f"{s['tie']['count']} tie{'' if s['tie']['count'] == 1 else 's'}, "
+            f"{s['both_bad']['count']} both bad"
         )
         if s["conclusion"] == "x_better":
             head = f"{x} better than {y}: {figures}"

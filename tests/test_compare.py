@@ -73,8 +73,8 @@ def test_bad_question_files_name_file_and_line(
 
 def test_max_new_tokens_follows_the_longest_reference() -> None:
     assert derive_max_new_tokens([]) == 256  # no references: the fallback
-    assert derive_max_new_tokens([10, 40]) == 64  # 40 * 1.5 = 60 → 64
-    assert derive_max_new_tokens([3]) == 32  # floor
+    assert derive_max_new_tokens([10, 100]) == 160  # 100 * 1.5 = 150 → 160
+    assert derive_max_new_tokens([3]) == 64  # floor
     assert derive_max_new_tokens([5000]) == 1024  # ceiling
 
 
@@ -175,3 +175,22 @@ def test_cli_compare_json_contract_and_ask_streams(
     assert main(["compare", *ws, "--ask", "x", "--questions", str(qfile)]) == 2
     assert "not both" in json.loads(capsys.readouterr().out)["error"]
     assert main(["compare", *ws, "--run", "nope"]) == 2
+
+
+def test_answer_budget_comes_from_references_then_dataset(
+    workspace: Workspace, tiny: dict[str, Path]
+) -> None:
+    make_run(workspace, "run1", tiny["base"], tiny["a1"])
+    s = compare(workspace, "run1", QS[:1], add_pairs=False)
+    assert s["max_new_tokens_from"] == "references" and s["settings"]["max_new_tokens"] == 64
+    long_answer = " ".join(["word"] * 120)
+    row = {
+        "messages": [
+            {"role": "user", "content": "Q?"},
+            {"role": "assistant", "content": long_answer},
+        ]
+    }
+    (workspace.dataset_dir / "train.jsonl").write_text(json.dumps(row) + "\n")
+    s = compare(workspace, "run1", QS[2:], add_pairs=False)
+    assert s["max_new_tokens_from"] == "dataset" and s["settings"]["max_new_tokens"] >= 176
+    assert s["tuned"]["new_tokens"] == s["settings"]["max_new_tokens"]  # it never stops early
