@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,28 @@ def test_config_from_options_and_environment(monkeypatch) -> None:
     assert cfg.endpoint == "http://127.0.0.1:9/v1/chat/completions"
     with pytest.raises(UserError, match="http"):
         JudgeConfig.from_options(url="ftp://x")
+
+
+def test_compare_with_the_judge_records_votes_per_question(
+    workspace, tmp_path_factory: pytest.TempPathFactory, capsys
+) -> None:
+    from tiny_models import make_run, tiny_assets
+
+    from assistant_builder.cli import main
+
+    tiny = tiny_assets(tmp_path_factory)
+    make_run(workspace, "run1", tiny["base"], tiny["a1"])
+    qfile = workspace.root / "q.jsonl"
+    qfile.write_text('{"question": "Capital of France?", "reference": "Paris."}\n')
+    with stub(lambda prompt: "A") as (url, seen):
+        args = ["compare", "--workspace", str(workspace.root), "--json", "--questions", str(qfile)]
+        args += ["--max-new-tokens", "5", "--judge", "--judge-url", url, "--judge-model", "j"]
+        assert main([*args, "--judge-key", SECRET]) == 0
+    out = capsys.readouterr()
+    data = json.loads(out.out)
+    assert data["judge"]["n"] == 1 and data["judge"]["inconsistent"] == 1 and len(seen) == 2
+    assert "items" not in data["judge"]  # per-question votes live in the answers file
+    row = json.loads(Path(data["answers"]).read_text())
+    assert row["judge"]["votes"] == ["A", "A"] and row["judge"]["winner"] == "tie"
+    assert SECRET not in out.out + out.err
+    assert all(SECRET not in p.read_text() for p in (workspace.root / "runs").rglob("*.json*"))
