@@ -152,7 +152,8 @@ class Engine:
         self.model: Any = model
         self.adapter_hashes = {name: adapter_hash(folder) for name, folder in named.items()}
         self.adapter_id = next(iter(self.adapter_hashes.values()), None)
-        self.fingerprint = model_fingerprint(base_model)
+        # The dtype is part of the weights' identity: bf16 on CUDA answers differently.
+        self.fingerprint = f"{model_fingerprint(base_model)}-{dtype}"
         self.cache = cache
         self.end_ids = self._end_token_ids()
         # set_adapter/disable_adapter mutate the shared model: one generation at a time.
