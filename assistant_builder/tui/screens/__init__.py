@@ -1,0 +1,1 @@
+"""One screen per stage, plus home and help. Each is imported only when first shown."""

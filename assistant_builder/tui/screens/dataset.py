@@ -1,0 +1,326 @@
+"""Dataset: the conversations in a table with search and filters; open one to edit it;
+approve or reject; rebuild (which also writes questions for prose sections); stats."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static, TextArea
+
+from assistant_builder.events import Progress
+from assistant_builder.tui.common import StageScreen
+from assistant_builder.tui.status import display_path
+from assistant_builder.workspace import read_jsonl
+
+STATE_STYLE = {"approved": "green", "rejected": "red", "edited": "cyan", "stale": "yellow"}
+
+
+@dataclass
+class Example:
+    id: str
+    question: str
+    answer: str
+    state: str
+    how: str
+    split: str
+    source: str
+    lines: str
+    sha256: str | None
+    has_text_edit: bool
+
+    def matches(self, needle: str) -> bool:
+        return needle in self.question.lower() or needle in self.answer.lower()
+
+
+def load_examples(ws: Any) -> list[Example]:
+    """Built conversations with people's reviews since the build laid over them (the same rule
+    the build applies: the latest review of an example wins)."""
+    from assistant_builder.dataset import load_edits
+
+    path = ws.dataset_dir / "conversations.jsonl"
+    if not path.is_file():
+        return []
+    edits = load_edits(ws)
+    out = []
+    for row in read_jsonl(path):
+        meta = row.get("meta", {})
+        msgs = row["messages"]
+        q = next(m["content"] for m in msgs if m["role"] == "user")
+        a = next(m["content"] for m in reversed(msgs) if m["role"] == "assistant")
+        state, how = meta.get("review", "new"), meta.get("how", "")
+        edit = edits.get(meta.get("id", ""))
+        text_edit = how == "edited"
+        if edit:
+            q, a, state = edit.get("question", q), edit.get("answer", a), edit["review"]
+            if "question" in edit or "answer" in edit:
+                how, text_edit = "edited", True
+        start, end = meta.get("line_start"), meta.get("line_end")
+        lines = "" if start is None else (f"{start}" if end in (None, start) else f"{start}-{end}")
+        out.append(
+            Example(
+                meta.get("id", ""), q, a, state, how, meta.get("split", ""),
+                display_path(ws, meta["source"]) if meta.get("source") else "",
+                lines, meta.get("sha256"), text_edit,
+            )
+        )  # fmt: skip
+    return out
+
+
+class EditScreen(ModalScreen[dict[str, Any] | None]):
+    """Edit one example. Returns the review to record, or None when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        # priority: the text areas would otherwise take these keys for themselves
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+a", "review('approved')", "Approve", priority=True),
+        Binding("ctrl+r", "review('rejected')", "Reject", priority=True),
+    ]
+
+    def __init__(self, ex: Example) -> None:
+        super().__init__()
+        self.ex = ex
+
+    def compose(self) -> ComposeResult:
+        ex = self.ex
+        where = f"{ex.source}:{ex.lines}" if ex.lines else ex.source
+        with Vertical(id="editor"):
+            yield Static(f"[b]{where}[/b] · made: {ex.how} · state: {ex.state} · {ex.split}")
+            yield Label("Question")
+            yield TextArea(ex.question, id="question", soft_wrap=True)
+            yield Label("Answer")
+            yield TextArea(ex.answer, id="answer", soft_wrap=True)
+            with Horizontal(classes="toolbar"):
+                yield Button("Save ^s", id="save", variant="primary", compact=True)
+                yield Button("Approve ^a", id="approve", variant="success", compact=True)
+                yield Button("Reject ^r", id="reject", variant="error", compact=True)
+                yield Button("Cancel esc", id="cancel", compact=True)
+
+    def _texts(self) -> tuple[str, str]:
+        return (
+            self.query_one("#question", TextArea).text.strip(),
+            self.query_one("#answer", TextArea).text.strip(),
+        )
+
+    def action_save(self) -> None:
+        q, a = self._texts()
+        if (q, a) == (self.ex.question, self.ex.answer):
+            self.dismiss(None)
+        elif not q or not a:
+            self.notify("Question and answer must not be empty.", severity="error")
+        else:
+            self.dismiss({"review": "edited", "question": q, "answer": a})
+
+    def action_review(self, review: str) -> None:
+        q, a = self._texts()
+        result: dict[str, Any] = {"review": review}
+        if (q, a) != (self.ex.question, self.ex.answer) or self.ex.has_text_edit:
+            result.update(question=q, answer=a)  # an approval must not drop an earlier edit
+        self.dismiss(result)
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        actions = {"save": self.action_save, "cancel": lambda: self.dismiss(None)}
+        if event.button.id in actions:
+            actions[event.button.id]()
+        elif event.button.id in ("approve", "reject"):
+            self.action_review("approved" if event.button.id == "approve" else "rejected")
+
+
+class DatasetScreen(StageScreen):
+    STAGE = "dataset"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search"),
+        Binding("enter", "edit", "Edit", show=True),
+        Binding("a", "review('approved')", "Approve"),
+        Binding("x", "review('rejected')", "Reject"),
+        Binding("r", "rebuild", "Rebuild"),
+        Binding("c", "clear_filters", "Clear filters", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.examples: list[Example] = []
+        self.shown: list[Example] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="filters", classes="toolbar"):
+            yield Input(placeholder="/ search", id="search", compact=True)
+            yield Select([], prompt="any source", id="f-source", compact=True)
+            yield Select([], prompt="any state", id="f-state", compact=True)
+            yield Select([], prompt="made any way", id="f-how", compact=True)
+        yield ProgressBar(id="progress", show_eta=False, classes="hidden")
+        yield DataTable(id="conversations", cursor_type="row", zebra_stripes=True, classes="panel")
+        yield Static(id="stats", classes="status")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#conversations", DataTable)
+        table.add_column("State", width=8)
+        table.add_column("Made", width=9)
+        table.add_column("Split", width=5)
+        table.add_column("Question", key="question")
+        table.add_column("Source", key="source")
+        self.refresh_status()
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        self.guarded("reading the dataset", self._load)
+
+    def _load(self) -> None:
+        self.examples = load_examples(self.ws)
+        for sel_id, values in (
+            ("#f-source", sorted({e.source for e in self.examples if e.source})),
+            ("#f-state", ["new", "approved", "edited", "rejected", "stale"]),
+            ("#f-how", sorted({e.how for e in self.examples})),
+        ):
+            select = self.query_one(sel_id, Select)
+            keep = select.value
+            select.set_options([(v, v) for v in values])
+            if isinstance(keep, str) and keep in values:
+                select.value = keep
+        self.apply_filters()
+
+    def _filter_value(self, sel_id: str) -> str | None:
+        value = self.query_one(sel_id, Select).value
+        return value if isinstance(value, str) else None
+
+    def apply_filters(self) -> None:
+        needle = self.query_one("#search", Input).value.strip().lower()
+        source, state, how = (self._filter_value(s) for s in ("#f-source", "#f-state", "#f-how"))
+        self.shown = [
+            e
+            for e in self.examples
+            if (not needle or e.matches(needle))
+            and (source is None or e.source == source)
+            and (state is None or e.state == state)
+            and (how is None or e.how == how)
+        ]
+        table = self.query_one("#conversations", DataTable)
+        row = table.cursor_row
+        table.clear()
+        # Keyed by position: the id is not unique across a dataset's rows (paraphrases share it).
+        for n, e in enumerate(self.shown):
+            style = STATE_STYLE.get(e.state)
+            state = f"[{style}]{e.state}[/]" if style else e.state
+            where = f"{e.source}:{e.lines}" if e.lines else e.source
+            table.add_row(state, e.how, e.split, e.question, where, key=str(n))
+        if self.shown:
+            table.move_cursor(row=min(row, len(self.shown) - 1))
+        self._stats()
+
+    def _stats(self) -> None:
+        ex = self.examples
+        stats = self.query_one("#stats", Static)
+        if not ex:
+            stats.update("No dataset yet: press r to build it from the sources.")
+            return
+        split = Counter(e.split for e in ex)
+        states = Counter(e.state for e in ex)
+        reviewed = ", ".join(f"{k} {v}" for k, v in sorted(states.items()) if k != "new")
+        stats.update(
+            f"{len(self.shown)} of {len(ex)} shown · train {split['train']} · eval {split['eval']}"
+            + (f" · {reviewed}" if reviewed else " · none reviewed")
+            + " · Enter: edit"
+        )
+
+    @on(Input.Changed, "#search")
+    @on(Select.Changed)
+    def _filters_changed(self) -> None:
+        self.apply_filters()
+
+    @on(Input.Submitted, "#search")
+    def _search_done(self) -> None:
+        self.query_one("#conversations", DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear_filters(self) -> None:
+        self.query_one("#search", Input).value = ""
+        for sel_id in ("#f-source", "#f-state", "#f-how"):
+            self.query_one(sel_id, Select).clear()
+
+    # -- review ------------------------------------------------------------------------
+    def current(self) -> Example | None:
+        table = self.query_one("#conversations", DataTable)
+        if not self.shown or table.cursor_row < 0:
+            return None
+        return self.shown[min(table.cursor_row, len(self.shown) - 1)]
+
+    @on(DataTable.RowSelected, "#conversations")
+    def action_edit(self) -> None:
+        ex = self.current()
+        if ex is None:
+            return
+
+        def done(result: dict[str, Any] | None) -> None:
+            if result:
+                self.record(ex, result)
+
+        self.app.push_screen(EditScreen(ex), done)
+
+    def action_review(self, review: str) -> None:
+        ex = self.current()
+        if ex is None:
+            return
+        result: dict[str, Any] = {"review": review}
+        if ex.has_text_edit:
+            result.update(question=ex.question, answer=ex.answer)
+        self.record(ex, result)
+
+    def record(self, ex: Example, result: dict[str, Any]) -> None:
+        from assistant_builder.dataset import record_edit
+
+        def write() -> None:
+            record_edit(self.ws, ex.id, sha256=ex.sha256, **result)
+            self.notify(f"{result['review']}: {ex.question[:50]}", timeout=3)
+            self._load()
+            self.refresh_status()
+
+        self.guarded("saving the review", write)
+
+    # -- rebuild -----------------------------------------------------------------------
+    def action_rebuild(self) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.remove_class("hidden")
+        bar.update(total=None, progress=0)
+        self.run_build()
+
+    @work(thread=True, exclusive=True, group="build")
+    def run_build(self) -> None:
+        from assistant_builder.dataset import build_dataset
+
+        def on_event(ev: Progress) -> None:
+            self.app.call_from_thread(self._progress, ev)
+
+        try:
+            report = build_dataset(self.ws, on_event=on_event)
+        except Exception as e:
+            self.fail_from_thread("building the dataset", e)
+            self.app.call_from_thread(self._built, None)
+            return
+        self.app.call_from_thread(self._built, report.to_json())
+
+    def _progress(self, ev: Progress) -> None:
+        self.query_one("#progress", ProgressBar).update(total=ev.total, progress=ev.done or 0)
+        if ev.message:
+            self.query_one("#stats", Static).update(ev.message)
+
+    def _built(self, report: dict[str, Any] | None) -> None:
+        self.query_one("#progress", ProgressBar).add_class("hidden")
+        if report is not None:
+            dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
+            self.notify(
+                f"{report['train']} train, {report['eval']} eval; dropped: {dropped}",
+                title="Dataset built",
+            )
+        self.refresh_status()
+        self.reload()

@@ -1,0 +1,216 @@
+"""Export: choose targets (whatever ``export.EXPORTERS`` offers), run them in a worker with
+progress, and show each artifact's verification and the exact commands to use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Markdown, ProgressBar, Select, SelectionList, Static
+
+from assistant_builder.events import Progress
+from assistant_builder.tui.common import StageScreen
+
+# How to use each kind of artifact. {path} is the artifact folder, {base} the base model,
+# {run} the run id. Formats not listed here show the commands their exporter returns, if any.
+USAGE: dict[str, list[str]] = {
+    "adapter": [
+        "# Python (PEFT):",
+        "python -c \"from peft import AutoPeftModelForCausalLM as M; M.from_pretrained('{path}')\"",
+        "# vLLM LoRA serving:",
+        "vllm serve {base} --enable-lora --lora-modules {run}={path}",
+        "# this app's OpenAI-compatible server:",
+        "assistant-builder serve --run {run}",
+    ],
+    "merged": [
+        "python -c \"from transformers import pipeline; pipeline('text-generation', "
+        "model='{path}')\""
+    ],
+    "gguf": ["llama-cli -m {path}/model.gguf -cnv"],
+    "ollama": ["ollama create {run} -f {path}/Modelfile", "ollama run {run}"],
+    "openai-dataset": ["openai api fine_tuning.jobs.create -t {path}/train.jsonl -m gpt-4o-mini"],
+}
+
+
+DESCRIPTIONS = {
+    "adapter": "PEFT, vLLM",
+    "merged": "full model",
+    "gguf": "llama.cpp",
+    "ollama": "Modelfile",
+    "openai-dataset": "OpenAI",
+}
+
+
+def export_formats() -> list[str]:
+    """The targets the installed export module offers, asked at run time."""
+    from assistant_builder import export
+
+    offered: Any = getattr(export, "EXPORTERS", None) or getattr(export, "FORMATS", ())
+    return [str(f) for f in offered]
+
+
+def _describe(fmt: str) -> str:
+    return f"{fmt:<14} {DESCRIPTIONS.get(fmt, '')}".rstrip()
+
+
+def _shell_path(path: Path) -> str:
+    """The artifact path as a user would type it from where they started the app."""
+    rel = os.path.relpath(path, Path.cwd())
+    return shlex.quote(str(path) if rel.startswith("..") else rel)
+
+
+def usage(fmt: str, path: Path, base: str, run: str, info: dict[str, Any]) -> list[str]:
+    given = info.get("commands") or info.get("usage")
+    if isinstance(given, str):
+        given = [given]
+    if isinstance(given, list):
+        # Exporters name the folder absolutely; say it the way the user would type it.
+        short = _shell_path(path)
+        return [str(c).replace(str(path.absolute()), short) for c in given]
+    subs = {"path": _shell_path(path), "base": base, "run": run}
+    return [line.format(**subs) for line in USAGE.get(fmt, [])]
+
+
+class ExportScreen(StageScreen):
+    STAGE = "export"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "export", "Export"),
+        Binding("space", "toggle_target", "Toggle", show=False),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="export-body"):
+            with Vertical(id="targets", classes="panel"):
+                yield Select([], id="run", prompt="no trained run", compact=True)
+                yield SelectionList[str](
+                    *[(_describe(f), f, f == "adapter") for f in export_formats()], id="formats"
+                )
+                yield Button("Export e", id="export", variant="primary", compact=True)
+                yield ProgressBar(id="export-progress", show_eta=False, classes="hidden")
+                yield Static("", id="export-status", classes="status")
+            with VerticalScroll(id="export-log", classes="panel"):
+                yield Markdown(id="results")
+
+    def on_mount(self) -> None:
+        self.query_one("#targets").border_title = "Targets (space toggles)"
+        self.query_one("#export-log").border_title = "Exports, verification, commands"
+        self.refresh_status()
+        self.reload()
+        self.query_one("#formats").focus()
+
+    def reload(self) -> None:
+        self.guarded("reading the runs", self._load)
+
+    def _load(self) -> None:
+        runs = [
+            r for r in reversed(self.ws.list_runs()) if (self.ws.runs_dir / r / "adapter").is_dir()
+        ]
+        select = self.query_one("#run", Select)
+        keep = select.value
+        select.set_options([(r, r) for r in runs])
+        if runs:
+            select.value = keep if isinstance(keep, str) and keep in runs else runs[0]
+        self.show_existing()
+
+    def selected_run(self) -> str | None:
+        value = self.query_one("#run", Select).value
+        return value if isinstance(value, str) else None
+
+    @on(Select.Changed, "#run")
+    def show_existing(self) -> None:
+        run = self.selected_run()
+        md = self.query_one("#results", Markdown)
+        if run is None:
+            md.update("Nothing to export yet: train a run first (press 3).")
+            return
+        folder = self.ws.exports_dir / run
+        parts = []
+        for fmt_dir in sorted(folder.iterdir()) if folder.is_dir() else []:
+            manifest = fmt_dir / "manifest.json"
+            if fmt_dir.name.startswith(".") or not manifest.is_file():
+                continue
+            info = json.loads(manifest.read_text(encoding="utf-8"))
+            info.pop("files", None)
+            info.pop("created", None)
+            parts.append(self._result_md(fmt_dir.name, run, fmt_dir, info))
+        md.update("\n\n".join(parts) or f"No exports of {run} yet: choose targets and press e.")
+
+    def _result_md(self, fmt: str, run: str, path: Path, info: dict[str, Any]) -> str:
+        from assistant_builder.compare import run_base_model
+
+        try:
+            base = run_base_model(self.ws.runs_dir / run)
+        except (OSError, ValueError, KeyError):
+            base = "BASE_MODEL"
+        verified = info.get("verified")
+        mark = "✓ verified" if verified else ("✗ NOT verified" if verified is False else "written")
+        shown = {
+            k: v for k, v in info.items() if k not in ("format", "run", "path", "commands", "usage")
+        }
+        facts = " · ".join(f"{k}: {v}" for k, v in shown.items() if not isinstance(v, (dict, list)))
+        lines = [f"### {fmt} — {mark}", "", f"`{_shell_path(path)}`", ""]
+        if facts:
+            lines += [facts, ""]
+        cmds = usage(fmt, path, base, run, info)
+        if cmds:
+            lines += ["```bash", *cmds, "```"]
+        return "\n".join(lines)
+
+    def action_toggle_target(self) -> None:
+        formats = self.query_one("#formats", SelectionList)
+        if formats.highlighted is not None:
+            formats.toggle(formats.get_option_at_index(formats.highlighted).value)
+
+    @on(Button.Pressed, "#export")
+    def action_export(self) -> None:
+        run = self.selected_run()
+        formats = list(self.query_one("#formats", SelectionList).selected)
+        if run is None:
+            self.notify("Train a run first: there is nothing to export.", severity="warning")
+            return
+        if not formats:
+            self.notify("Choose at least one target (space toggles).", severity="warning")
+            return
+        self.query_one("#export", Button).disabled = True
+        bar = self.query_one("#export-progress", ProgressBar)
+        bar.remove_class("hidden")
+        bar.update(total=len(formats), progress=0)
+        self.run_export(run, formats)
+
+    @work(thread=True, exclusive=True, group="export")
+    def run_export(self, run: str, formats: list[str]) -> None:
+        from assistant_builder.export import export
+
+        done: list[str] = []
+
+        def on_event(ev: Progress) -> None:
+            if ev.message.startswith("exporting "):
+                done.append(ev.message)
+            self.app.call_from_thread(self._progress, ev.message, max(len(done) - 1, 0))
+
+        try:
+            result = export(self.ws, run, formats, on_event=on_event)
+        except Exception as e:
+            self.fail_from_thread("exporting", e)
+            result = None
+        self.app.call_from_thread(self._exported, result)
+
+    def _progress(self, message: str, done: int) -> None:
+        self.query_one("#export-progress", ProgressBar).update(progress=done)
+        self.query_one("#export-status", Static).update(message)
+
+    def _exported(self, result: dict[str, Any] | None) -> None:
+        self.query_one("#export", Button).disabled = False
+        self.query_one("#export-progress", ProgressBar).add_class("hidden")
+        self.query_one("#export-status", Static).update("")
+        if result is not None:
+            self.notify(", ".join(result["exports"]) + " exported and verified", title="Export")
+        self.refresh_status()
+        self.show_existing()

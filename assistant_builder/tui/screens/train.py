@@ -1,0 +1,318 @@
+"""Train: pick a recipe, edit its main fields (validated by the Recipe model), see what `auto`
+picks and why, start, watch loss/progress/speed live, cancel, resume, and the run history.
+
+Training runs in a child process (``train.start``); a thread worker follows its event log
+(``train.follow``) and hands each event to the UI thread, so the screen never waits on it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Sparkline, Static
+
+from assistant_builder.events import Progress
+from assistant_builder.tui.common import StageScreen
+
+FIELDS = ("epochs", "learning_rate", "lora_r", "max_steps", "batch_size")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def run_summary(run_dir: Any) -> dict[str, Any]:
+    """What the history table shows about one run, from its files."""
+    metrics_path = run_dir / "metrics.json"
+    info: dict[str, Any] = {"run": run_dir.name}
+    try:
+        info["recipe"] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["recipe"]
+    except (OSError, ValueError, KeyError):
+        info["recipe"] = "?"
+    if metrics_path.is_file():
+        info.update(json.loads(metrics_path.read_text(encoding="utf-8")))
+        return info
+    events = run_dir / "events.jsonl"
+    last = events.read_text(encoding="utf-8").strip().splitlines()[-1:] if events.is_file() else []
+    failed = bool(last) and '"event": "error"' in last[0]
+    resumable = any((run_dir / "checkpoints").glob("checkpoint-*"))
+    info["status"] = "failed" if failed else "stopped"
+    if resumable:
+        info["status"] += ", resumable"
+    return info
+
+
+class TrainScreen(StageScreen):
+    STAGE = "train"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "start", "Start"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("u", "resume", "Resume"),
+        Binding("h", "focus_history", "History", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handle: Any = None  # TrainHandle of the run in progress
+        self.losses: list[float] = []
+        self.base_recipe: Any = None
+
+    def compose_body(self) -> ComposeResult:
+        from assistant_builder.recipes import list_recipes
+
+        with Horizontal(id="train-body"):
+            with VerticalScroll(id="recipe-form", classes="panel"):
+                yield Select(
+                    [(n, n) for n in list_recipes()], id="recipe", allow_blank=False, compact=True
+                )
+                yield Static(id="recipe-desc", classes="hint")
+                for name in FIELDS:
+                    with Horizontal(classes="field"):
+                        yield Label(name)
+                        yield Input(id=f"f-{name}", compact=True)
+                yield Static(id="form-error", classes="error-text")
+                yield Static("mode auto: checking this machine…", id="auto", classes="hint")
+                with Horizontal(classes="toolbar"):
+                    yield Button("Start s", id="start", variant="primary", compact=True)
+                    yield Button("Cancel c", id="cancel", variant="error", compact=True)
+                    yield Button("Resume u", id="resume", compact=True)
+            with Vertical(id="live"):
+                yield Static("No training running.", id="train-status", classes="status")
+                yield ProgressBar(id="train-progress", show_eta=False, classes="hidden")
+                yield Sparkline([], id="loss-chart")
+                yield DataTable(id="history", cursor_type="row", classes="panel")
+
+    def on_mount(self) -> None:
+        from assistant_builder.recipes import list_recipes
+
+        self.query_one("#recipe-form").border_title = "Recipe"
+        self.query_one("#loss-chart").border_title = "loss"
+        self.query_one("#history").border_title = "Runs (u resumes the selected one)"
+        history = self.query_one("#history", DataTable)
+        history.add_columns("Run", "Status", "Steps", "Loss", "Eval", "tok/s")
+        default = self.ws.load_settings().recipe
+        select = self.query_one("#recipe", Select)
+        if default in list_recipes():
+            select.value = default
+        self._set_running(False)
+        self.refresh_status()
+        self.reload()
+        self.detect_mode()
+
+    # -- recipe form -------------------------------------------------------------------
+    @on(Select.Changed, "#recipe")
+    def _recipe_changed(self, event: Select.Changed) -> None:
+        from assistant_builder.recipes import load_recipe
+
+        if not isinstance(event.value, str):
+            return
+        try:
+            self.base_recipe = load_recipe(event.value)
+        except Exception as e:
+            self.fail("loading the recipe", e)
+            return
+        r = self.base_recipe
+        self.query_one("#recipe-desc", Static).update(
+            f"{r.description or r.name}\nmode {r.mode} · {r.base_model}"
+        )
+        for name in FIELDS:
+            self.query_one(f"#f-{name}", Input).value = str(getattr(r, name))
+        self.detect_mode()
+
+    def recipe_from_form(self) -> Any:
+        """The recipe with the form's values, validated; shows the problem and returns None."""
+        import yaml
+        from pydantic import ValidationError
+
+        from assistant_builder.recipes import Recipe
+
+        if self.base_recipe is None:
+            return None
+        values: dict[str, Any] = {}
+        for name in FIELDS:
+            raw = self.query_one(f"#f-{name}", Input).value.strip()
+            try:
+                values[name] = yaml.safe_load(raw) if raw else None
+            except yaml.YAMLError:
+                values[name] = raw
+        error = self.query_one("#form-error", Static)
+        for name in FIELDS:
+            self.query_one(f"#f-{name}", Input).remove_class("-invalid")
+        try:
+            recipe = Recipe(**{**self.base_recipe.model_dump(), **values})
+        except ValidationError as e:
+            lines = []
+            for err in e.errors():
+                field = str(err["loc"][0]) if err["loc"] else "recipe"
+                if field in FIELDS:
+                    self.query_one(f"#f-{field}", Input).add_class("-invalid")
+                lines.append(f"{field}: {err['msg']}")
+            error.update("\n".join(lines))
+            return None
+        error.update("")
+        return recipe
+
+    @on(Input.Changed)
+    def _field_changed(self) -> None:
+        self.recipe_from_form()
+
+    @work(thread=True, exclusive=True, group="mode")
+    def detect_mode(self) -> None:
+        # Asking torch about CUDA costs its import (seconds): a worker, never at startup.
+        from assistant_builder.train import resolve_mode
+
+        recipe = self.base_recipe
+        if recipe is None:
+            return
+        try:
+            import torch
+
+            mode, why = resolve_mode(recipe, torch.cuda.is_available())
+        except Exception as e:
+            self.fail_from_thread("checking the hardware", e)
+            return
+        label = f"mode {recipe.mode} → {mode}: {why}"
+        self.app.call_from_thread(self.query_one("#auto", Static).update, label)
+
+    # -- runs --------------------------------------------------------------------------
+    def reload(self) -> None:
+        self.guarded("reading the runs", self._fill_history)
+
+    def _fill_history(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        active = self.handle.run_id if self.handle else None
+        for run_id in reversed(self.ws.list_runs()):
+            info = run_summary(self.ws.runs_dir / run_id)
+            status = "running" if run_id == active else info.get("status", "?")
+
+            def num(key: str, fmt: str = "{:.3f}", info: dict[str, Any] = info) -> str:
+                v = info.get(key)
+                return fmt.format(v) if isinstance(v, (int, float)) else ""
+
+            table.add_row(
+                run_id, status, num("steps", "{}"), num("train_loss"), num("eval_loss"),
+                num("tokens_per_second", "{:.0f}"), key=run_id,
+            )  # fmt: skip
+
+    def _set_running(self, running: bool) -> None:
+        self.query_one("#start", Button).disabled = running
+        self.query_one("#resume", Button).disabled = running
+        self.query_one("#cancel", Button).disabled = not running
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        if self.handle is not None:
+            self.notify("A training is already running.", severity="warning")
+            return
+        recipe = self.recipe_from_form()
+        if recipe is None:
+            self.notify("Fix the recipe fields first.", title="Cannot start", severity="error")
+            return
+        self._begin(recipe=recipe, resume_run=None)
+
+    @on(Button.Pressed, "#resume")
+    def action_resume(self) -> None:
+        if self.handle is not None:
+            return
+        table = self.query_one("#history", DataTable)
+        if not table.row_count:
+            self.notify("No run to resume.", severity="warning")
+            return
+        run_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if not any((self.ws.runs_dir / run_id / "checkpoints").glob("checkpoint-*")):
+            self.notify(f"{run_id} has no checkpoint to resume from.", severity="warning")
+            return
+        self._begin(recipe=None, resume_run=run_id)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if self.handle is None:
+            return
+        self.handle.cancel()
+        self.query_one("#train-status", Static).update("Cancelling: saving a checkpoint…")
+
+    def _begin(self, recipe: Any, resume_run: str | None) -> None:
+        self.losses = []
+        self.query_one("#loss-chart", Sparkline).data = []
+        bar = self.query_one("#train-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.remove_class("hidden")
+        self.query_one("#train-status", Static).update("Starting the training process…")
+        self._set_running(True)
+        self.run_training(recipe, resume_run)
+
+    @work(thread=True, exclusive=True, group="train")
+    def run_training(self, recipe: Any, resume_run: str | None) -> None:
+        from assistant_builder.train import follow, prepare_run
+
+        try:
+            if resume_run:
+                run_dir = self.ws.run_dir(resume_run)
+            else:
+                _, run_dir = prepare_run(self.ws, recipe)
+            self.handle = self.abapp.start_training(run_dir, resume_run is not None)
+            self.app.call_from_thread(self._fill_history)
+            metrics = follow(self.handle, lambda ev: self.app.call_from_thread(self._event, ev))
+        except Exception as e:
+            self.fail_from_thread("training", e)
+            metrics = None
+        self.app.call_from_thread(self._finished, metrics)
+
+    def _event(self, ev: Progress) -> None:
+        d = ev.data
+        status = self.query_one("#train-status", Static)
+        if ev.message == "mode":
+            self.query_one("#auto", Static).update(f"this run: {d.get('mode')}: {d.get('why')}")
+        elif ev.message == "log" and "loss" in d:
+            self.losses.append(float(d["loss"]))
+            chart = self.query_one("#loss-chart", Sparkline)
+            chart.data = list(self.losses)
+            chart.border_title = f"loss {self.losses[0]:.3f} → {self.losses[-1]:.3f}"
+            tps = d.get("tokens_per_second")
+            status.update(
+                f"step {d.get('step')}/{d.get('max_steps')} · loss {d['loss']:.3f}"
+                + (f" · {tps:.0f} tok/s" if tps else "")
+                + f" · ETA {_duration(d.get('eta'))}"
+            )
+        elif ev.message == "eval" and "eval_loss" in d:
+            self.query_one("#loss-chart").border_subtitle = f"eval loss {d['eval_loss']:.3f}"
+        elif ev.message == "begin":
+            status.update(f"Training: {d.get('max_steps')} steps")
+        if ev.total:
+            self.query_one("#train-progress", ProgressBar).update(
+                total=ev.total, progress=ev.done or 0
+            )
+
+    def _finished(self, metrics: dict[str, Any] | None) -> None:
+        self.handle = None
+        self._set_running(False)
+        self.query_one("#train-progress", ProgressBar).add_class("hidden")
+        status = self.query_one("#train-status", Static)
+        if metrics is not None:
+            loss = metrics.get("train_loss")
+            status.update(
+                f"Run {metrics.get('run')} {metrics.get('status')}"
+                + (f": loss {loss:.3f}" if isinstance(loss, float) else "")
+            )
+            self.notify(f"{metrics.get('run')} {metrics.get('status')}", title="Training")
+        else:
+            status.update("Training stopped with an error (see the notification).")
+        self.refresh_status()
+        self.reload()
+
+    def action_focus_history(self) -> None:
+        self.query_one("#history", DataTable).focus()
+
+    def on_unmount(self) -> None:
+        # Leaving the app with a training running: stop it cleanly (a checkpoint is saved).
+        if self.handle is not None:
+            self.handle.cancel()

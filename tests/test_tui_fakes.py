@@ -1,0 +1,158 @@
+"""Shared pieces of the TUI tests: tiny real workspaces, a fast fake generator and a fake
+training child (a real subprocess that writes the event log the real worker writes, so the real
+``train.follow`` and ``TrainHandle.cancel`` are exercised). No tests in here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant_builder.train import TrainHandle
+from assistant_builder.workspace import Workspace
+
+RUN_ID = "20250101-120000-cpu-lora"
+
+# The fake training child: the same files the real train_worker writes, in a fraction of a
+# second per step; SIGTERM stops it at the next step with status "cancelled" (like the real one).
+FAKE_WORKER = r"""
+import json, signal, sys, time
+from pathlib import Path
+run_dir = Path(sys.argv[1]); steps = int(sys.argv[2]); delay = float(sys.argv[3])
+stop = {"now": False}
+signal.signal(signal.SIGTERM, lambda *a: stop.update(now=True))
+log = open(run_dir / "events.jsonl", "a")
+def emit(kind, **d):
+    log.write(json.dumps({"event": kind, "time": 0, **d}) + "\n"); log.flush()
+emit("mode", mode="lora", why="fake worker for UI tests")
+emit("begin", max_steps=steps, epochs=1)
+done = 0
+for step in range(1, steps + 1):
+    time.sleep(delay)
+    done = step
+    emit("log", step=step, max_steps=steps, loss=2.0 / step, tokens_per_second=100.0,
+         eta=delay * (steps - step), epoch=step / steps, elapsed=delay * step, tokens=100 * step)
+    if stop["now"]:
+        (run_dir / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+        break
+emit("eval", step=done, max_steps=steps, eval_loss=1.5)
+(run_dir / "adapter").mkdir(exist_ok=True)
+(run_dir / "adapter" / "adapter_config.json").write_text("{}")
+status = "cancelled" if stop["now"] else "completed"
+metrics = {"run": run_dir.name, "mode": "lora", "status": status,
+           "steps": done, "train_loss": 2.0 / max(done, 1), "eval_loss": 1.5,
+           "tokens_per_second": 100.0, "adapter": str(run_dir / "adapter")}
+(run_dir / "metrics.json").write_text(json.dumps(metrics))
+emit("end", **metrics)
+"""
+
+
+def fake_start(steps: int = 5, delay: float = 0.05):
+    def start(run_dir: Path, resume: bool) -> TrainHandle:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", FAKE_WORKER, str(run_dir), str(steps), str(delay)]
+        )
+        return TrainHandle(run_dir.name, run_dir, proc)
+
+    return start
+
+
+class FakeGenerator:
+    """Answers at once: base says it does not know, tuned repeats the question's reference."""
+
+    def __init__(self, ws: Workspace, run_id: str) -> None:
+        refs = {}
+        for line in (ws.dataset_dir / "eval.jsonl").read_text(encoding="utf-8").splitlines():
+            msgs = json.loads(line)["messages"]
+            refs[msgs[-2]["content"]] = msgs[-1]["content"]
+        self.refs = refs
+        self.closed = False
+
+    def stream(self, question: str, *, tuned: bool) -> Iterator[str]:
+        text = (
+            self.refs.get(question, f"Tuned answer to: {question}") if tuned else "I am not sure."
+        )
+        for word in text.split(" "):
+            yield word + " "
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def make_demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ingest: bool = True,
+                 build: bool = True) -> Workspace:  # fmt: skip
+    """A real workspace with the starter data, named 'ws' inside tmp_path (the current folder),
+    so no temporary path ever appears on screen."""
+    from assistant_builder.dataset import build_dataset
+    from assistant_builder.sources import ingest_paths
+    from assistant_builder.templates import copy_demo_data
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASSISTANT_BUILDER_WORKSPACE", "ws")
+    ws = Workspace(Path("ws"))
+    ws.create()
+    copy_demo_data(ws)
+    if ingest:
+        ingest_paths(ws, [Path("ws/demo-data")])
+    if build:
+        build_dataset(ws)
+    return ws
+
+
+def add_fake_run(ws: Workspace, run_id: str = RUN_ID) -> Path:
+    """A finished run as train_worker leaves it (adapter folder, run.json, metrics.json)."""
+    from assistant_builder.dataset import dataset_hash
+
+    run_dir = ws.runs_dir / run_id
+    (run_dir / "adapter").mkdir(parents=True)
+    (run_dir / "adapter" / "adapter_config.json").write_text("{}")
+    (run_dir / "run.json").write_text(json.dumps({
+        "run": run_id, "recipe": "cpu-lora", "base_model": "default",
+        "dataset_sha256": dataset_hash(ws.dataset_dir / "train.jsonl"),
+    }))  # fmt: skip
+    (run_dir / "metrics.json").write_text(json.dumps({
+        "run": run_id, "status": "completed", "steps": 12, "train_loss": 1.234,
+        "eval_loss": 1.5, "tokens_per_second": 70.0,
+    }))  # fmt: skip
+    return run_dir
+
+
+def make_app(ws: Workspace, **kw):  # type: ignore[no-untyped-def]
+    from assistant_builder.tui.app import AssistantBuilderApp
+
+    kw.setdefault("generator_factory", FakeGenerator)
+    kw.setdefault("start_training", fake_start())
+    kw.setdefault("browse_root", ws.root)
+    kw.setdefault("rater", "tester")
+    return AssistantBuilderApp(ws, **kw)
+
+
+def sync(fn):  # type: ignore[no-untyped-def]
+    """Run an async test with asyncio.run (no async pytest plugin needed)."""
+    import asyncio
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+async def settle(app, pilot) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the app's own workers (not DirectoryTree's endless loader) and a refresh."""
+    from textual.worker import WorkerState
+
+    for _ in range(600):  # 30 s at most
+        await pilot.pause(0.05)
+        busy = [
+            w for w in app.workers
+            if w.group != "_loader" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        ]  # fmt: skip
+        if not busy:
+            break
+    await pilot.pause()
