@@ -147,7 +147,10 @@ def _writer_json(
 
 
 def _hf_dict(splits: dict[str, list[dict[str, Any]]]) -> Any:
+    import datasets
     from datasets import Dataset, DatasetDict
+
+    datasets.disable_progress_bars()  # the CLI shows its own progress; keep stderr readable
 
     return DatasetDict(
         {s: Dataset.from_list([to_hf_row(r) for r in rows]) for s, rows in splits.items()}
