@@ -217,8 +217,11 @@ def candidate_rows(
             firsts.append((kept[0], len(kept)))
     rows.extend(out_of_scope_rows(opts.out_of_scope))
     for first, have in firsts:
-        for p in gen.paraphrases(first["q"].strip(), max(0, opts.variants - (have - 1))):
-            rows.append({**first, "q": p, "how": "paraphrased", "paraphrase_of": first["q"]})
+        for p, who in gen.paraphrases(first["q"].strip(), max(0, opts.variants - (have - 1))):
+            rows.append(
+                {**first, "q": p, "how": "paraphrased", "paraphrase_of": first["q"]}
+                | {"generator": who}
+            )
     gen.close()
     return rows, dropped
 

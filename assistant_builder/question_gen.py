@@ -29,7 +29,7 @@ MODEL_PROMPT = (
     "Read this help text and write {n} questions a user could ask that it answers. "
     "One question per line.\n\nTitle: {title}\n\n{text}"
 )
-MODEL_CONTEXT_CHARS = 1200  # the 135M default reads short contexts best
+MODEL_CONTEXT_CHARS = 1000  # the 135M default reads short contexts best, and faster
 
 
 @dataclass
@@ -59,6 +59,7 @@ class _Cache:
     def save(self) -> None:
         if self.path is not None and self.dirty:
             atomic_write_json(self.path, self.data)
+            self.dirty = False
 
 
 def _title(item: dict[str, Any]) -> str:
@@ -109,14 +110,18 @@ class QuestionGenerator:
         if todo and self.cfg.strategy == "model":
             from assistant_builder.generate import GenSettings
 
-            on_event(Progress("dataset", f"base model writes questions for {len(todo)} sections"))
-            settings = GenSettings(max_new_tokens=120, repetition_penalty=1.2, batch_size=8)
-            answers = self._engine().answer(
-                [prompts[i] for i in todo], system_prompt=None, tuned=False, settings=settings
-            )
-            for i, a in zip(todo, answers, strict=True):
-                self.cache.data[keys[i]] = parse_generated(a.text)[: n * 2]
+            settings = GenSettings(max_new_tokens=96, repetition_penalty=1.2, batch_size=8)
+            # Chunk by chunk, saving the cache after each: an interrupted build keeps its work.
+            for start in range(0, len(todo), settings.batch_size):
+                on_event(Progress("dataset", "base model writes questions", start, len(todo)))
+                chunk = todo[start : start + settings.batch_size]
+                answers = self._engine().answer(
+                    [prompts[i] for i in chunk], system_prompt=None, tuned=False, settings=settings
+                )
+                for i, a in zip(chunk, answers, strict=True):
+                    self.cache.data[keys[i]] = parse_generated(a.text)[: n * 2]
                 self.cache.dirty = True
+                self.cache.save()
         elif todo:
             assert self.teacher is not None
             for j, i in enumerate(todo):
@@ -125,6 +130,7 @@ class QuestionGenerator:
                 found = self.teacher.questions(_title(it), text[:4000], n)
                 self.cache.data[keys[i]] = found
                 self.cache.dirty = True
+                self.cache.save()
         self.cache.save()
         return [(list(self.cache.data[k]), t) for k, t in zip(keys, out, strict=True)]
 
@@ -132,22 +138,23 @@ class QuestionGenerator:
         assert self.teacher is not None
         return self.teacher.config.describe()
 
-    def paraphrases(self, question: str, n: int) -> list[str]:
-        """``n`` rewordings: the teacher's first when one is configured, rule-based to fill."""
+    def paraphrases(self, question: str, n: int) -> list[tuple[str, str]]:
+        """``n`` (rewording, who wrote it): the teacher's first when one is configured,
+        rule-based ones to fill up."""
         if n <= 0:
             return []
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
         if self.teacher is not None:
             key = self.cache.key("paraphrase", self._teacher_id(), question, str(n))
             if key not in self.cache.data:
                 self.cache.data[key] = self.teacher.paraphrases(question, n)
                 self.cache.dirty = True
-            found = list(self.cache.data[key])
+            found = [(p, "teacher") for p in self.cache.data[key]]
         for p in paraphrases(question, n + len(found)):
             if len(found) >= n:
                 break
-            if p not in found:
-                found.append(p)
+            if all(p != f for f, _ in found):
+                found.append((p, "rules"))
         return found[:n]
 
     def close(self) -> None:

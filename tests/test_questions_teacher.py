@@ -89,7 +89,7 @@ def test_teacher_questions_and_paraphrases_are_grounded_and_key_stays_secret(gui
     with Stub() as stub:
         cfg = TeacherConfig(url=stub.url, model="stub-model", key=KEY, max_requests=20)
         report = build_dataset(
-            guide_ws, BuildOptions(question_strategy="teacher", teacher=cfg, variants=2)
+            guide_ws, BuildOptions(question_strategy="teacher", teacher=cfg, variants=3)
         )
     assert 0 < len(stub.requests) <= 20
     assert all(r["path"] == "/v1/chat/completions" for r in stub.requests)
@@ -100,6 +100,9 @@ def test_teacher_questions_and_paraphrases_are_grounded_and_key_stays_secret(gui
     qs = {r["messages"][1]["content"]: r["meta"] for r in rows}
     assert qs["How long do I hold the reset button?"]["generator"] == "teacher"
     assert qs["widget reset how"]["how"] == "paraphrased"
+    assert qs["widget reset how"]["generator"] == "teacher"
+    rules = [m for m in qs.values() if m["how"] == "paraphrased" and m["generator"] == "rules"]
+    assert rules, "rule-based paraphrases fill up what the teacher did not give"
     assert "Who is Zorg?" not in qs
     assert KEY not in _all_text(guide_ws.root) and KEY not in repr(cfg)
 
