@@ -60,7 +60,10 @@ case "$cmd" in
         ;;
     demo)
         setup
-        exec bash scripts/e2e_demo.sh "$@"
+        # The app on a fresh demo workspace (its starter files are in demo-workspace/demo-data);
+        # `./dev.sh e2e` runs the same journey headless.
+        assistant-builder --workspace demo-workspace init --demo
+        exec assistant-builder --workspace demo-workspace
         ;;
     e2e)
         setup
@@ -68,6 +71,9 @@ case "$cmd" in
         ;;
     test)
         setup
+        # The TUI smoke test drives the app in tmux (it skips without it); install it where we can.
+        command -v tmux >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+            && apt-get install -y -q tmux >/dev/null 2>&1; } || true
         ruff check .
         ruff format --check .
         mypy

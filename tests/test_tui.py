@@ -57,9 +57,8 @@ async def test_sources_ingest_preview_and_skipped(tmp_path, monkeypatch) -> None
         await pilot.press("1")
         await pilot.pause()
         assert app.screen.query_one("#files-table", DataTable).row_count == 0
-        await pilot.press("p")
-        for ch in "ws/demo-data":
-            await pilot.press(ch)
+        # A demo workspace offers its starter folder, focused: one Enter ingests it.
+        assert app.screen.query_one("#path", Input).value == "ws/demo-data"
         await pilot.press("enter")
         await settle(app, pilot)
         files = app.screen.query_one("#files-table", DataTable)

@@ -147,12 +147,74 @@ async def settle(app, pilot) -> None:  # type: ignore[no-untyped-def]
     """Wait for the app's own workers (not DirectoryTree's endless loader) and a refresh."""
     from textual.worker import WorkerState
 
+    idle = 0
     for _ in range(600):  # 30 s at most
         await pilot.pause(0.05)
         busy = [
             w for w in app.workers
             if w.group != "_loader" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
         ]  # fmt: skip
-        if not busy:
+        # Idle for a few polls in a row: a message on its way may still start a worker.
+        idle = 0 if busy else idle + 1
+        if idle >= 4:
             break
     await pilot.pause()
+
+
+FIXED_PAIRS = [
+    ("How do I change my password?", "Open Settings → Account → Change password.", 2),
+    ("How do I delete my account?", "Open Settings → Account → Delete account.", 3),
+    ("Can I use Cloudnote offline?", "Yes: notes are saved on your device first.", 4),
+    ("How much does Cloudnote cost?", "Free for one device; Plus is $4 a month.", 5),
+]
+
+
+def make_fixed_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A small workspace written file by file, for snapshots: what the screens show must not
+    change when the dataset pipeline learns new tricks (the Pilot tests use the real one)."""
+    import os
+
+    from assistant_builder.dataset import dataset_hash, make_conversation
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASSISTANT_BUILDER_WORKSPACE", "ws")
+    ws = Workspace(Path("ws"))
+    ws.create()
+    src = ws.root / "demo-data" / "faq.csv"
+    src.parent.mkdir()
+    src.write_text("question,answer\n" + "".join(f'"{q}","{a}"\n' for q, a, _ in FIXED_PAIRS))
+    sha = "ab" * 32
+    items = [
+        {"kind": "pair", "question": q, "answer": a, "source": "ws/demo-data/faq.csv",
+         "format": "csv", "line_start": line, "line_end": line, "page": None, "sha256": sha}
+        for q, a, line in FIXED_PAIRS
+    ]  # fmt: skip
+    (ws.sources_dir / "items").mkdir(parents=True)
+    (ws.sources_dir / "items" / f"{sha}.jsonl").write_text(
+        "".join(json.dumps(i) + "\n" for i in items)
+    )
+    (ws.sources_dir / "index.json").write_text(json.dumps({"files": {
+        str(src.resolve()): {"path": "ws/demo-data/faq.csv", "sha256": sha, "format": "csv",
+                             "pairs": 4, "sections": 0, "previous": [],
+                             "ingested_at": "2099-01-01T00:00:00+00:00"},
+    }}))  # fmt: skip
+    states = ["approved", "new", "edited", "new"]
+    rows = []
+    for n, ((q, a, line), state) in enumerate(zip(FIXED_PAIRS, states, strict=True)):
+        meta = {"id": f"id{n}", "group": f"g{n}", "how": "edited" if state == "edited" else
+                "extracted", "review": state, "source": "ws/demo-data/faq.csv", "format": "csv",
+                "line_start": line, "line_end": line, "page": None, "sha256": sha,
+                "split": "eval" if n == 3 else "train"}  # fmt: skip
+        rows.append(make_conversation(q, a, "You are a helpful support assistant.", meta))
+    lines = {s: [json.dumps(r) + "\n" for r in rows if r["meta"]["split"] == s]
+             for s in ("train", "eval")}  # fmt: skip
+    (ws.dataset_dir / "conversations.jsonl").write_text("".join(lines["train"] + lines["eval"]))
+    (ws.dataset_dir / "train.jsonl").write_text("".join(lines["train"]))
+    (ws.dataset_dir / "eval.jsonl").write_text("".join(lines["eval"]))
+    report = ws.dataset_dir / "report.json"
+    report.write_text(json.dumps({"train": 3, "eval": 1, "dropped": {}, "groups": 4}))
+    # The build came after the ingest (the home screen compares the two).
+    os.utime(ws.sources_dir / "index.json", (1_000_000, 1_000_000))
+    add_fake_run(ws)
+    assert dataset_hash(ws.dataset_dir / "train.jsonl")
+    return ws

@@ -82,7 +82,13 @@ class SourcesScreen(StageScreen):
         self.refresh_status()
         self.reload()
         table = self.query_one("#files-table", DataTable)
-        (table if table.row_count else self.query_one(DirectoryTree)).focus()
+        demo = self.ws.root / "demo-data"
+        if not table.row_count and demo.is_dir():
+            # A demo workspace: its starter files are one Enter away.
+            self._pick(demo.resolve())
+            self.query_one("#path", Input).focus()
+        else:
+            (table if table.row_count else self.query_one(DirectoryTree)).focus()
 
     # -- data --------------------------------------------------------------------------
     def reload(self) -> None:
