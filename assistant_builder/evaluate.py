@@ -10,11 +10,18 @@ answer stopped on its own, and a summary split into verbatim and reworded questi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from assistant_builder.compare import Question, load_questions_file, run_base_model
+from assistant_builder.answer_cache import AnswerCache
+from assistant_builder.compare import (
+    Question,
+    derive_max_new_tokens,
+    load_questions_file,
+    run_base_model,
+)
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.generate import Answer, Engine, GenSettings
@@ -74,6 +81,40 @@ def _answers(
     )
 
 
+def _training_answers(run_dir: Path) -> list[str]:
+    """The answers the run trained on (its own copy of the dataset)."""
+    path = run_dir / "data" / "train.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                msgs = json.loads(line)["messages"]
+                out += [m["content"] for m in msgs if m["role"] == "assistant"]
+    return out
+
+
+def answer_budget(engine: Engine, run_dir: Path, questions: list[Question]) -> tuple[int, str]:
+    """max_new_tokens for ``settings.max_new_tokens <= 0``: 1.5x the longest answer the run
+    trained on (a tuned model answers at the length it learned; a fixed 256 cut the longest
+    Homebrew answers short and counted them as not stopping), else from the references."""
+    texts, source = _training_answers(run_dir), "dataset"
+    if not texts:
+        texts, source = [q.reference or "" for q in questions], "references"
+    return derive_max_new_tokens(engine.token_lengths(texts)), source
+
+
+def training_figures(run_dir: Path) -> dict[str, Any]:
+    """How the run trained (metrics.json), to print next to the scores."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    m = json.loads(path.read_text(encoding="utf-8"))
+    keys = ("steps", "epochs", "tokens", "train_seconds", "tokens_per_second", "last_loss")
+    return {k: m.get(k) for k in keys}
+
+
 def evaluate(
     ws: Workspace,
     golden: Path,
@@ -91,11 +132,17 @@ def evaluate(
     if run_id is None:
         raise UserError("no trained run yet (run `assistant-builder train` first)")
     run_dir = ws.run_dir(run_id)
-    settings = settings or GenSettings()
+    settings = settings or GenSettings(max_new_tokens=0)
     system_prompt = ws.load_settings().system_prompt
     base_model = run_base_model(run_dir)
     on_event(Progress("eval", "loading model"))
-    engine = Engine(base_model, run_dir / "adapter")
+    # The cache makes re-evaluating (another run, --against) skip the base answers.
+    cache = AnswerCache(ws.cache_dir / "answers.sqlite")
+    engine = Engine(base_model, run_dir / "adapter", cache=cache)
+    budget_from = "option"
+    if settings.max_new_tokens <= 0:
+        budget, budget_from = answer_budget(engine, run_dir, questions)
+        settings = replace(settings, max_new_tokens=budget)
     sides: dict[str, list[Answer]] = {
         "base": _answers(engine, questions, False, system_prompt, settings, "base", on_event),
         "tuned": _answers(engine, questions, True, system_prompt, settings, "tuned", on_event),
@@ -104,7 +151,7 @@ def evaluate(
         other_dir = ws.run_dir(against)
         if run_base_model(other_dir) != base_model:
             raise UserError(f"run {against} has a different base model than {run_id}")
-        other = Engine(base_model, other_dir / "adapter")
+        other = Engine(base_model, other_dir / "adapter", cache=cache)
         sides["against"] = _answers(
             other, questions, True, system_prompt, settings, against, on_event
         )
@@ -122,6 +169,9 @@ def evaluate(
         "golden": str(golden),
         "questions": len(rows),
         "settings": json.loads(settings.key()),
+        "max_new_tokens_from": budget_from,
+        "system_prompt": system_prompt,
+        "training": training_figures(run_dir),
     }
     for side in sides:
         summary[side] = _summarise(rows, side)
