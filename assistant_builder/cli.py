@@ -175,22 +175,69 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+class TrainRenderer(ProgressRenderer):
+    """The train progress bar (loss, tokens/s, ETA) plus persistent lines for the mode the run
+    picked and why, warnings, eval loss per epoch, resume and cancel."""
+
+    def __call__(self, ev: Progress) -> None:
+        d, out = ev.data, self.bar.console
+        if ev.message == "mode":
+            out.print(f"[cyan]mode:[/] {d.get('mode')} ({d.get('why', '')})")
+            for note in d.get("notes") or []:
+                out.print(f"[cyan]note:[/] {note}")
+        elif ev.message == "warning":
+            out.print(f"[yellow]warning:[/] {d.get('message')}")
+        elif ev.message == "eval":
+            out.print(f"epoch {d.get('epoch') or 0:.0f}: eval loss {d['eval_loss']:.3f}")
+        elif ev.message == "resume":
+            out.print(f"resuming from {d.get('checkpoint')}")
+        elif ev.message == "cancelling":
+            out.print("[yellow]cancelling:[/] saving a checkpoint (Ctrl-C again: stop now)")
+        if ev.message == "log":
+            info = f"loss {d['loss']:.3f}"
+            if d.get("tokens_per_second"):
+                info += f"  {d['tokens_per_second']:.0f} tok/s"
+            if d.get("eta") is not None:
+                eta = int(d["eta"])
+                info += f"  ETA {eta // 60}:{eta % 60:02d}"
+            self.bar.update(self.task, completed=ev.done, total=ev.total, info=info)
+        elif ev.message in ("begin", "started"):
+            super().__call__(ev)
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.recipes import load_recipe
     from assistant_builder.train import TrainingFailed, train
 
     ws = Workspace(args.workspace).require()
-    recipe = load_recipe(args.recipe or ws.load_settings().recipe, args.set)
-    say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
+    if args.resume:
+        if args.set or args.recipe:
+            raise UserError("--resume continues a run with its own recipe; drop --recipe/--set")
+        recipe = load_recipe(str(ws.run_dir(args.resume) / "recipe.yaml"))
+        say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
+    else:
+        recipe = load_recipe(args.recipe or ws.load_settings().recipe, args.set)
+        say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
     try:
-        with ProgressRenderer("train") as bar:
+        with TrainRenderer("train") as bar:
             metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
     except TrainingFailed as e:
         raise UserError(str(e)) from None
-    say(
-        f"Run {metrics['run']} {metrics['status']}: train loss {metrics['train_loss']:.3f}, "
-        f"{metrics['tokens_per_second'] or 0:.0f} tokens/s, adapter in {metrics['adapter']}"
+    loss = metrics.get("train_loss")
+    summary = (
+        f"train loss {loss:.3f}, {metrics.get('tokens_per_second') or 0:.0f} tokens/s"
+        if loss is not None
+        else "no step finished"
     )
+    if metrics["status"] == "cancelled":
+        metrics["resume_command"] = f"assistant-builder train --resume {metrics['run']}"
+        say(
+            f"Run {metrics['run']} cancelled at step {metrics['steps']}/{metrics['max_steps']}"
+            f" ({summary}); checkpoint {metrics.get('checkpoint')} saved. "
+            f"Resume with: {metrics['resume_command']}"
+        )
+    else:
+        say(f"Run {metrics['run']} {metrics['status']}: {summary}, adapter in {metrics['adapter']}")
     return metrics
 
 

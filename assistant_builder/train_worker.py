@@ -142,6 +142,13 @@ def _fits(tokenizer: Any, rows: list[dict[str, Any]], max_len: int) -> list[dict
 
 
 def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, str]:
+    # Read and check the data before importing torch or loading weights: a bad row fails fast.
+    train_rows = to_prompt_completion(read_conversations(run_dir / "data" / "train.jsonl"))
+    eval_path = run_dir / "data" / "eval.jsonl"
+    eval_rows = to_prompt_completion(read_conversations(eval_path)) if eval_path.is_file() else []
+    if not train_rows:
+        raise ValueError("the training split is empty")
+
     import torch
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
@@ -153,13 +160,6 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         torch.set_num_threads(recipe.threads)
     cuda = torch.cuda.is_available()
     mode, why = resolve_mode(recipe, cuda)
-    # Read and check the data before loading any weights: a bad row fails in a second.
-    train_rows = to_prompt_completion(read_conversations(run_dir / "data" / "train.jsonl"))
-    eval_path = run_dir / "data" / "eval.jsonl"
-    eval_rows = to_prompt_completion(read_conversations(eval_path)) if eval_path.is_file() else []
-    if not train_rows:
-        raise ValueError("the training split is empty")
-
     tokenizer = load_tokenizer(recipe.base_model)
     if mode == "qlora":
         # nf4 + double quantisation + bf16 compute (models.load_model), k-bit preparation
