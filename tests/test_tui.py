@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from test_tui_fakes import RUN_ID, add_fake_run, fake_start, make_app, make_demo_ws, settle, sync
-from textual.widgets import DataTable, Input, OptionList, Sparkline, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from assistant_builder.ratings import RatingStore
+from assistant_builder.tui.widgets import LossChart
 
 
 def text_of(app, selector: str) -> str:  # type: ignore[no-untyped-def]
@@ -154,7 +155,10 @@ async def test_train_validates_runs_and_records_history(tmp_path, monkeypatch) -
         (run_id,) = ws.list_runs()
         recipe = (ws.runs_dir / run_id / "recipe.yaml").read_text()
         assert "max_steps: 5" in recipe and "learning_rate: 0.0005" in recipe
-        assert app.screen.query_one("#loss-chart", Sparkline).data == [2.0, 1.0, 2 / 3, 0.5, 0.4]
+        assert app.screen.query_one("#loss-chart", LossChart).values == [2.0, 1.0, 2 / 3, 0.5, 0.4]
+        chart = str(app.screen.query_one("#loss-chart", LossChart).render()).splitlines()
+        assert chart[0].startswith("2.00 █")  # scaled from 0: the first, highest loss is full
+        assert chart[-1].startswith("   0 █████")  # every step has a column
         history = app.screen.query_one("#history", DataTable)
         assert history.get_row_at(0)[:3] == [run_id, "completed", "5"]
         assert "completed" in text_of(app, "#train-status")
@@ -170,7 +174,7 @@ async def test_train_cancel_then_resume(tmp_path, monkeypatch) -> None:
         await pilot.press("s")
         for _ in range(100):  # until the child has logged a step
             await pilot.pause(0.05)
-            if app.screen.query_one("#loss-chart", Sparkline).data:
+            if app.screen.query_one("#loss-chart", LossChart).values:
                 break
         assert "step" in text_of(app, "#train-status")
         await pilot.press("c")

@@ -70,6 +70,10 @@ def display_path(ws: Workspace, path: str | Path) -> str:
     return str(p)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _mtime(p: Path) -> float:
     return p.stat().st_mtime if p.exists() else 0.0
 
@@ -93,7 +97,10 @@ def _sources(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> None:
         st.detail, st.action = "no files yet", "Add your FAQ pages and documents"
         return
     st.state = "done"
-    st.detail = f"{len(files)} files · {pairs} Q/A pairs · {sections} prose sections"
+    st.detail = (
+        f"{plural(len(files), 'file')} · {plural(pairs, 'Q/A pair')} · "
+        f"{plural(sections, 'prose section')}"
+    )
     changed = []
     for key, entry in files.items():
         when = entry.get("ingested_at")
@@ -103,7 +110,7 @@ def _sources(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> None:
                 changed.append(key)
     if changed:
         st.state = "stale"
-        st.action = f"{len(changed)} file(s) changed on disk since ingest: ingest them again"
+        st.action = f"{plural(len(changed), 'file')} changed on disk since ingest: ingest again"
     else:
         st.action = "Add more files, or look at what was extracted"
 
@@ -140,7 +147,7 @@ def _train(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> str | Non
     metrics = _read_json(run_dir / "metrics.json")
     loss = metrics.get("train_loss")
     st.state = "done"
-    st.detail = f"{len(runs)} run(s) · latest {latest}" + (
+    st.detail = f"{plural(len(runs), 'run')} · latest {latest}" + (
         f" · loss {loss:.3f}" if isinstance(loss, float) else ""
     )
     train_path = ws.dataset_dir / "train.jsonl"
@@ -191,7 +198,7 @@ def _export(ws: Workspace, st: StageStatus, latest: str | None) -> None:
         st.detail = "exported: " + ", ".join(e.split("/", 1)[1] for e in mine)
         st.action = "Export to more platforms"
     elif exported:
-        st.state, st.detail = "stale", f"{len(exported)} export(s), all of older runs"
+        st.state, st.detail = "stale", f"{plural(len(exported), 'export')}, all of older runs"
         st.action = "Export the latest run"
     else:
         st.detail = "nothing exported yet" if latest else "needs a trained run"

@@ -13,17 +13,12 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from assistant_builder.tui.common import STATE_MARK, STATE_STYLE, describe_error
-from assistant_builder.tui.status import WorkspaceStatus, workspace_status
+from assistant_builder.tui.status import WorkspaceStatus, plural, workspace_status
 
 if TYPE_CHECKING:
     from assistant_builder.tui.app import AssistantBuilderApp
 
-FIGURES = (
-    ("sources", "sources"),
-    ("examples", "examples"),
-    ("runs", "runs"),
-    ("ratings", "ratings"),
-)
+FIGURES = (("sources", "source"), ("examples", "example"), ("runs", "run"), ("ratings", "rating"))
 STATE_WORD = {"done": "done", "stale": "stale", "next": "next", "todo": "waiting"}
 
 
@@ -42,11 +37,17 @@ class HomeScreen(Screen[None]):
                     yield Static(classes="figure", id=f"fig-{key}", name=label)
             yield OptionList(id="stages")
             yield Static(id="next")
+            yield Static(id="about")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#stages", OptionList).border_title = "Stages  (1-5 or Enter to open)"
         self.query_one("#next").border_title = "Next"
+        self.query_one("#about").border_title = "This assistant"
+
+    def on_resize(self) -> None:
+        # Short terminals keep the stages and the next action; the details need the room.
+        self.set_class(self.size.height < 30, "-short")
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -71,7 +72,11 @@ class HomeScreen(Screen[None]):
         for key, label in FIGURES:
             n = status.figures.get(key, 0)
             self.query_one(f"#fig-{key}", Static).update(
-                Content.from_markup(f"[b $text-accent]{n}[/] {label}")
+                Content.from_markup(
+                    "[b $text-accent]$n[/] $label",
+                    n=str(n),
+                    label=plural(n, label).split(" ", 1)[1],
+                )
             )
         stages = self.query_one("#stages", OptionList)
         highlighted = stages.highlighted
@@ -103,6 +108,21 @@ class HomeScreen(Screen[None]):
                 )
             )
         self._next = nxt.key if nxt else None
+        settings = app.ws.load_settings()
+        latest = app.ws.latest_run()
+        self.query_one("#about", Static).update(
+            Content.from_markup(
+                "[b]System prompt[/b]  $prompt\n[b]Base model[/b]     $base\n"
+                "[b]Recipe[/b]         $recipe\n[b]Latest run[/b]     $latest",
+                prompt=settings.system_prompt,
+                base=settings.base_model
+                + (
+                    " (SmolLM2-135M-Instruct, embedded)" if settings.base_model == "default" else ""
+                ),
+                recipe=settings.recipe,
+                latest=latest or "none yet",
+            )
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:

@@ -14,10 +14,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Sparkline, Static
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
 from assistant_builder.events import Progress
 from assistant_builder.tui.common import StageScreen
+from assistant_builder.tui.widgets import LossChart
 
 FIELDS = ("epochs", "learning_rate", "lora_r", "max_steps", "batch_size")
 
@@ -87,7 +88,7 @@ class TrainScreen(StageScreen):
             with Vertical(id="live"):
                 yield Static("No training running.", id="train-status", classes="status")
                 yield ProgressBar(id="train-progress", show_eta=False, classes="hidden")
-                yield Sparkline([], id="loss-chart")
+                yield LossChart(id="loss-chart")
                 yield DataTable(id="history", cursor_type="row", classes="panel")
 
     def on_mount(self) -> None:
@@ -242,7 +243,7 @@ class TrainScreen(StageScreen):
 
     def _begin(self, recipe: Any, resume_run: str | None) -> None:
         self.losses = []
-        self.query_one("#loss-chart", Sparkline).data = []
+        self.query_one("#loss-chart", LossChart).values = []
         bar = self.query_one("#train-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.remove_class("hidden")
@@ -274,8 +275,8 @@ class TrainScreen(StageScreen):
             self.query_one("#auto", Static).update(f"this run: {d.get('mode')}: {d.get('why')}")
         elif ev.message == "log" and "loss" in d:
             self.losses.append(float(d["loss"]))
-            chart = self.query_one("#loss-chart", Sparkline)
-            chart.data = list(self.losses)
+            chart = self.query_one("#loss-chart", LossChart)
+            chart.values = list(self.losses)
             chart.border_title = f"loss {self.losses[0]:.3f} → {self.losses[-1]:.3f}"
             tps = d.get("tokens_per_second")
             status.update(
