@@ -42,6 +42,13 @@ async def test_home_shows_state_and_next_action_is_one_key(tmp_path, monkeypatch
         await pilot.press("escape")
         await pilot.pause()
         assert app.current_mode == "home"
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.click("#stagebar", offset=(18, 0))  # the mouse works: " 2 Dataset"
+        await pilot.pause()
+        assert app.current_mode == "dataset"
+        await pilot.press("escape")
+        await pilot.pause()
         await pilot.press("question_mark")
         await pilot.pause()
         assert type(app.screen).__name__ == "HelpScreen"
