@@ -15,6 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from assistant_builder.errors import UserError
 
 DEFAULT_RECIPE = "cpu-lora"
+_COMMON_OPTIMIZERS = frozenset(
+    {
+        "adamw_torch",
+        "adamw_torch_fused",
+        "paged_adamw_8bit",
+        "paged_adamw_32bit",
+        "adamw_8bit",
+        "sgd",
+    }
+)
 
 
 class Recipe(BaseModel):
@@ -56,22 +66,40 @@ class Recipe(BaseModel):
         None, ge=1, description="Stop when eval loss has not improved for this many evals."
     )
     padding_free: bool = Field(
-        True, description="Batch rows without padding (flattened, position ids) where supported."
+        True,
+        description="Batch rows without padding (flattened, position ids) where it pays: with "
+        "flash-attention on CUDA. Ignored with SDPA attention (CPU), where it gave the same loss "
+        "but ran ~15% slower than length-grouped padded batches.",
     )
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory; only worth it on large models."
     )
     optimizer: str = Field(
-        "adamw_torch", description="Optimizer name as transformers knows it (QLoRA: paged_adamw_8bit)."
+        "adamw_torch",
+        description="Optimizer name as transformers knows it (QLoRA: paged_adamw_8bit).",
     )
     logging_steps: int = Field(1, ge=1, description="Log loss every N optimizer steps.")
     save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps.")
-    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: all cores).")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch (default: all cores)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:
         if self.lora_alpha > 16 * self.lora_r:
-            raise ValueError("lora_alpha is more than 16x lora_r; that scale is almost surely a typo")
+            raise ValueError(
+                "lora_alpha is more than 16x lora_r; that scale is almost surely a typo"
+            )
+        if self.optimizer not in _COMMON_OPTIMIZERS:
+            # Rare names are checked against transformers itself (a heavier import).
+            from transformers.training_args import OptimizerNames
+
+            known = {o.value for o in OptimizerNames}
+            if self.optimizer not in known:
+                raise ValueError(
+                    f"optimizer {self.optimizer!r} is not a transformers optimizer "
+                    f"(e.g. {', '.join(sorted(_COMMON_OPTIMIZERS))})"
+                )
         return self
 
 
@@ -96,9 +124,7 @@ def recipe_path(name_or_file: str) -> Path:
         return p
     path = recipes_dir() / f"{name_or_file}.yaml"
     if not path.is_file():
-        raise UserError(
-            f"unknown recipe {name_or_file!r} (available: {', '.join(list_recipes())})"
-        )
+        raise UserError(f"unknown recipe {name_or_file!r} (available: {', '.join(list_recipes())})")
     return path
 
 

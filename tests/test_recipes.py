@@ -81,3 +81,26 @@ def test_unknown_recipe_lists_available() -> None:
 
 def test_recipes_dir_is_the_repository_folder() -> None:
     assert (recipes_dir() / "cpu-lora.yaml").is_file()
+
+
+def test_unknown_optimizer_is_a_clear_error() -> None:
+    with pytest.raises(UserError, match=r"optimizer 'adamw_torc' is not a transformers optimizer"):
+        load_recipe("cpu-lora", ["optimizer=adamw_torc"])
+    # A rarer name transformers knows is accepted.
+    assert load_recipe("cpu-lora", ["optimizer=adafactor"]).optimizer == "adafactor"
+
+
+def test_qlora_recipes_follow_the_method() -> None:
+    """QLoRA as published: all-linear LoRA, paged optimizer; the GPU recipes cover the usual
+    small instruct models a user would pick."""
+    bases = set()
+    for name in SHIPPED:
+        r = load_recipe(name)
+        if r.mode == "qlora":
+            assert r.target_modules == "all-linear" and r.optimizer == "paged_adamw_8bit"
+            bases.add(r.base_model)
+    assert {
+        "HuggingFaceTB/SmolLM2-360M-Instruct",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "meta-llama/Llama-3.2-1B-Instruct",
+    } <= bases
