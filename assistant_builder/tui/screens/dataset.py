@@ -137,11 +137,12 @@ class EditScreen(ModalScreen[dict[str, Any] | None]):
 class DatasetScreen(StageScreen):
     STAGE = "dataset"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search"),
+        Binding("slash", "search", "Search", show=False),  # the search box says so
         Binding("enter", "edit", "Edit", show=True),
         Binding("a", "review('approved')", "Approve"),
         Binding("x", "review('rejected')", "Reject"),
-        Binding("r", "rebuild", "Rebuild"),
+        Binding("r", "rebuild('template')", "Rebuild"),
+        Binding("g", "rebuild('model')", "Model Qs"),
         Binding("c", "clear_filters", "Clear filters", show=False),
     ]
 
@@ -288,21 +289,24 @@ class DatasetScreen(StageScreen):
         self.guarded("saving the review", write)
 
     # -- rebuild -----------------------------------------------------------------------
-    def action_rebuild(self) -> None:
+    def action_rebuild(self, strategy: str = "template") -> None:
+        """Rebuild the split. 'model': the local model writes questions for prose sections
+        (slow, so the progress bar counts them); 'template': questions from the headings."""
         bar = self.query_one("#progress", ProgressBar)
         bar.remove_class("hidden")
         bar.update(total=None, progress=0)
-        self.run_build()
+        self.run_build(strategy)
 
     @work(thread=True, exclusive=True, group="build")
-    def run_build(self) -> None:
-        from assistant_builder.dataset import build_dataset
+    def run_build(self, strategy: str) -> None:
+        from assistant_builder.dataset import BuildOptions, build_dataset
 
         def on_event(ev: Progress) -> None:
             self.app.call_from_thread(self._progress, ev)
 
         try:
-            report = build_dataset(self.ws, on_event=on_event)
+            opts = BuildOptions(question_strategy=strategy)
+            report = build_dataset(self.ws, opts, on_event=on_event)
         except Exception as e:
             self.fail_from_thread("building the dataset", e)
             self.app.call_from_thread(self._built, None)
