@@ -59,6 +59,9 @@ class DatasetReport:
     made: dict[str, int] = field(default_factory=dict)
     strategy: str = "template"
     variants: int = DEFAULT_VARIANTS
+    # Who wrote generated questions and paraphrases: "template-fallback" counts sections where
+    # nothing the model or teacher wrote was grounded (a weak base model shows up here).
+    generators: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class DatasetReport:
             "made": self.made,
             "strategy": self.strategy,
             "variants": self.variants,
+            "generators": self.generators,
         }
 
 
@@ -310,7 +314,7 @@ def build_dataset(
     conversations: list[dict[str, Any]] = []
     for r in rows:
         ex_id = example_id(r["source"] or "", r["q"])
-        q, a, review = r["q"].strip(), (r["a"] or "").strip(), "new"
+        q, a, review = " ".join(r["q"].split()), (r["a"] or "").strip(), "new"
         edit = edits.get(ex_id)
         if edit:
             q = edit.get("question", q)
@@ -364,6 +368,9 @@ def build_dataset(
         report.dropped[x["reason"]] = report.dropped.get(x["reason"], 0) + 1
     for c in conversations:
         report.made[c["meta"]["how"]] = report.made.get(c["meta"]["how"], 0) + 1
+        who = c["meta"].get("generator")
+        if who:
+            report.generators[who] = report.generators.get(who, 0) + 1
     atomic_write_json(d / "report.json", report.to_json())
     on_event(Progress("dataset", f"{report.train} train, {report.eval} eval"))
     return report

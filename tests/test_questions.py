@@ -129,6 +129,7 @@ def test_model_strategy_keeps_grounded_questions_and_reports_the_rest(guide_ws) 
     opts = BuildOptions(question_strategy="model", engine=engine, variants=0)
     report = build_dataset(guide_ws, opts)
     assert report.dropped == {"ungrounded": 1}
+    assert report.generators == {"model": 2, "template-fallback": 2}
     rows = load_split(guide_ws, "train") + load_split(guide_ws, "eval")
     by_q = {r["messages"][1]["content"]: r for r in rows}
     assert "How do I bake sourdough bread?" not in by_q
