@@ -60,6 +60,8 @@ def _body(q: str) -> str:
 def _lower_first(s: str) -> str:
     # Keep acronyms and names that are capitalised throughout ("macOS", "API", "iPhone").
     first = s.split(" ", 1)[0]
+    if first == "I" or first.startswith(("I'", "I\u2019")):
+        return s
     if len(first) > 1 and (first[1:].lower() != first[1:] or first.isupper()):
         return s
     return s[:1].lower() + s[1:]
@@ -131,7 +133,9 @@ def _why(q: str) -> list[str]:
         # "Why does X happen" → "X happen, why?": how people type it, and the subject need not
         # be found (an inversion would have to know where the subject ends).
         x = m.group(2)
-        return [f"{_upper_first(x)}, why?", f"Why would {x}?", f"Explain: why {m.group(1)} {x}?"]
+        out = [f"Why would {x}?", f"Explain: why {m.group(1)} {x}?"]
+        # "the light not work, why?" garbles a negation; keep the form for plain statements.
+        return out if re.search(r"\bnot\b", x) else [f"{_upper_first(x)}, why?", *out]
     m = re.match(r"(?i)^why (.+)$", b)
     if not m:
         return []

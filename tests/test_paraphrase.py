@@ -35,6 +35,9 @@ def test_shapes_are_rewritten_into_other_shapes() -> None:
     symptom = paraphrases("My light won't turn on.", 8)
     assert "What should I do if my light won't turn on?" in symptom
     assert any(p == "My light will not turn on." for p in symptom)
+    upgraded = paraphrases("I upgraded the app and it stopped working.", 8)
+    assert "Quick question: I upgraded the app and it stopped working?" in upgraded
+    assert all(", why?" not in p for p in paraphrases("Why does the light not work?", 8))
 
 
 def test_inverted_questions_keep_their_negation() -> None:
