@@ -127,8 +127,11 @@ def _duplicate_reason(
 
 
 def example_id(source: str, question: str) -> str:
-    """Stable across re-ingests of a changed file, so a person's review follows the example."""
-    return hashlib.sha256(f"{source}\0{normalize_question(question)}".encode()).hexdigest()[:16]
+    """Stable across re-ingests of a changed file, so a person's review follows the example.
+    Keyed by the exact question text (spaces trimmed): a lower-case paraphrase of a question is
+    a row of its own and must not share its review."""
+    key = " ".join(question.split())
+    return hashlib.sha256(f"{source}\0{key}".encode()).hexdigest()[:16]
 
 
 def make_conversation(

@@ -132,3 +132,12 @@ def test_reingesting_a_changed_file_marks_examples_stale(ingested, tmp_path: Pat
 def test_no_sources_is_a_user_error(workspace) -> None:
     with pytest.raises(UserError, match="no sources"):
         build_dataset(workspace)
+
+
+def test_example_ids_are_unique_even_for_lower_case_paraphrases(workspace, tmp_path: Path) -> None:
+    (tmp_path / "faq.md").write_text(FAQ)
+    ingest_paths(workspace, [tmp_path / "faq.md"])
+    build_dataset(workspace, BuildOptions(variants=3))
+    rows = load_split(workspace, "train") + load_split(workspace, "eval")
+    ids = [r["meta"]["id"] for r in rows]
+    assert len(ids) == len(set(ids)), "a review must apply to exactly one row"
