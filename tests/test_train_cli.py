@@ -1,0 +1,71 @@
+"""`assistant-builder train` as a user drives it: Ctrl-C saves a checkpoint and exits cleanly
+with the run id and the resume command; `train --resume RUN` finishes the run; `--json` prints
+one summary object. On the tiny Llama, but through two CLI processes and their training
+children, so it is marked slow."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_train import conversations, tiny_model, write_jsonl
+
+__all__ = ["tiny_model"]  # the session fixture, shared with test_train.py
+
+
+def cli(ws: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args, "--json"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
+    workspace: Any, tiny_model: str
+) -> None:
+    write_jsonl(workspace.dataset_dir / "train.jsonl", conversations(12))
+    sets = [f"base_model={tiny_model}", "max_steps=30", "batch_size=4", "lora_r=4"]
+    sets += ["lora_alpha=8", "max_seq_length=128", "threads=1", "eval_each_epoch=false"]
+    args = [x for s in sets for x in ("--set", s)]
+    proc = subprocess.Popen(
+        cli(workspace.root, "train", *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        logs = list(workspace.runs_dir.glob("*/events.jsonl"))
+        if logs and '"event": "log"' in logs[0].read_text():
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    summary = json.loads(out)  # exactly one JSON object on stdout
+    run = summary["run"]
+    assert summary["status"] == "cancelled" and summary["steps"] < 30
+    assert summary["resume_command"] == f"assistant-builder train --resume {run}"
+    assert f"Resume with: assistant-builder train --resume {run}" in " ".join(err.split())
+    assert (workspace.runs_dir / run / "checkpoints" / summary["checkpoint"]).is_dir()
+    assert "Traceback" not in err
+
+    bad = subprocess.run(
+        cli(workspace.root, "train", "--resume", run, "--set", "epochs=1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "drop --recipe/--set" in bad.stderr
+
+    done = subprocess.run(
+        cli(workspace.root, "train", "--resume", run), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = json.loads(done.stdout)
+    assert (final["run"], final["status"], final["steps"]) == (run, "completed", 30)
+    assert Path(final["adapter"], "adapter_model.safetensors").is_file()
