@@ -4,6 +4,7 @@
 #
 #   ./dev.sh demo        set up, create a demo workspace, open the TUI on it
 #   ./dev.sh test        set up, run the test suite (lint, types, fast + slow tests)
+#   ./dev.sh test-gguf   set up + llama-cpp-python, run the GGUF tests in llama.cpp
 #   ./dev.sh e2e         set up, run the whole journey headless on the demo data
 #   ./dev.sh setup       only set up
 #
@@ -79,8 +80,15 @@ case "$cmd" in
         mypy
         exec python -m pytest -m "not gguf and not gpu" "$@"
         ;;
+    test-gguf)
+        setup
+        # llama.cpp as the GGUF consumer: llama-cpp-python compiles from its source
+        # distribution (about 10 minutes on 2 cores the first time; pip caches the wheel).
+        python -m pip install -q -e ".[dev,gguf]"
+        exec python -m pytest -m gguf "$@"
+        ;;
     *)
-        echo "usage: ./dev.sh [demo|test|e2e|setup]" >&2
+        echo "usage: ./dev.sh [demo|test|test-gguf|e2e|setup]" >&2
         exit 2
         ;;
 esac

@@ -374,8 +374,9 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     formats = parse_formats(args.format)
     with ProgressRenderer("export") as bar:
         result = export(ws, run_id, formats, on_event=bar)
+    out = console()
     for line in describe(result):
-        say(line)
+        out.print(line, soft_wrap=True)  # unwrapped: the commands must stay copy-pasteable
     return result
 
 

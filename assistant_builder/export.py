@@ -92,6 +92,19 @@ def trained_questions(run_dir: Path, n: int = VERIFY_QUESTIONS) -> list[str]:
     return out
 
 
+def verify_questions(run_dir: Path) -> list[str]:
+    """Trained questions (the fine-tune must keep them) plus a couple of held-out eval
+    questions (the export must not only reproduce training data)."""
+    questions = trained_questions(run_dir)
+    eval_path = run_dir / "data" / "eval.jsonl"
+    if eval_path.is_file():
+        for line in eval_path.read_text(encoding="utf-8").splitlines()[:2]:
+            if line.strip():
+                msgs = json.loads(line)["messages"]
+                questions.append(next(m["content"] for m in msgs if m["role"] == "user"))
+    return questions
+
+
 def run_info(run_dir: Path) -> dict[str, Any]:
     info: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     return info
@@ -100,17 +113,26 @@ def run_info(run_dir: Path) -> dict[str, Any]:
 def reference_answers(
     ws: Workspace, run_dir: Path, questions: list[str], on_event: OnEvent = ignore
 ) -> list[Answer]:
-    """What the trained model (base + adapter, in transformers) answers: the yardstick."""
-    from assistant_builder.generate import Engine
+    """What the trained model (base + adapter, in transformers) answers: the yardstick.
 
-    on_event(Progress("export", "answering with the trained model (reference)"))
-    engine = Engine(run_info(run_dir)["base_model"], run_dir / "adapter")
-    return engine.answer(
-        questions,
-        system_prompt=ws.load_settings().system_prompt,
-        tuned=True,
-        settings=verify_settings(),
-    )
+    Remembered per adapter, prompt and question list, so exporting several formats in one
+    call generates the reference once."""
+    from assistant_builder.generate import Engine, adapter_hash
+
+    system = ws.load_settings().system_prompt
+    settings = verify_settings()
+    key = (str(run_dir), adapter_hash(run_dir / "adapter"), settings.key(), system, *questions)
+    if key not in _REFERENCE:
+        on_event(Progress("export", "answering with the trained model (reference)"))
+        engine = Engine(run_info(run_dir)["base_model"], run_dir / "adapter")
+        _REFERENCE.clear()  # one run at a time: do not pile up answers in a long session
+        _REFERENCE[key] = engine.answer(
+            questions, system_prompt=system, tuned=True, settings=settings
+        )
+    return list(_REFERENCE[key])
+
+
+_REFERENCE: dict[tuple[str, ...], list[Answer]] = {}
 
 
 def model_card(run_dir: Path, ws: Workspace) -> str:
@@ -197,7 +219,7 @@ def export_adapter(ws: Workspace, run_dir: Path, tmp: Path, on_event: OnEvent) -
     from assistant_builder.generate import Engine
 
     base = run_info(run_dir)["base_model"]
-    questions = trained_questions(run_dir)
+    questions = verify_questions(run_dir)
     system = ws.load_settings().system_prompt
     settings = verify_settings()
     exported = Engine(base, tmp).answer(

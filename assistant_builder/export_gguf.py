@@ -127,7 +127,7 @@ def build_gguf(
         VERIFY_NEW_TOKENS,
         reference_answers,
         run_info,
-        trained_questions,
+        verify_questions,
     )
     from assistant_builder.export_merged import merge_adapter
     from assistant_builder.gguf_convert import convert, read_metadata
@@ -149,7 +149,7 @@ def build_gguf(
                 on_event(Progress("export", f"quantizing to {q} with llama.cpp"))
                 quantize_with_llama_cpp(out / file_name(REQUIRED), out / file_name(q), q)
     system = ws.load_settings().system_prompt
-    questions = trained_questions(run_dir)
+    questions = verify_questions(run_dir)
     ref = reference_answers(ws, run_dir, questions, on_event)
     verdicts: dict[str, Any] = {}
     for q in qtypes:

@@ -94,16 +94,10 @@ def export_merged(ws: Workspace, run_dir: Path, tmp: Path, on_event: OnEvent) ->
 
 def verify_merged(ws: Workspace, run_dir: Path, folder: Path, on_event: OnEvent) -> dict[str, Any]:
     """Greedy answers of the merged folder (plain transformers, no PEFT) vs base + adapter."""
-    from assistant_builder.export import reference_answers, trained_questions, verify_settings
+    from assistant_builder.export import reference_answers, verify_questions, verify_settings
     from assistant_builder.generate import Engine
 
-    questions = trained_questions(run_dir)
-    eval_path = run_dir / "data" / "eval.jsonl"
-    if eval_path.is_file():  # the eval questions too: the merge must not only fit training
-        for line in eval_path.read_text(encoding="utf-8").splitlines()[:2]:
-            if line.strip():
-                msgs = json.loads(line)["messages"]
-                questions.append(next(m["content"] for m in msgs if m["role"] == "user"))
+    questions = verify_questions(run_dir)
     ref = reference_answers(ws, run_dir, questions, on_event)
     on_event(Progress("export", "verifying merged model with transformers"))
     got = Engine(str(folder)).answer(

@@ -1,0 +1,84 @@
+"""GGUF and Ollama exports checked in llama.cpp itself (llama-cpp-python, the ``gguf`` extra):
+the consumer's default chat path (``create_chat_completion`` with the GGUF's own template) and
+the workspace system prompt, each quant type judged on its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant_builder import export as ex
+
+pytestmark = pytest.mark.gguf
+pytest_plugins = ["test_export_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _need_llama_cpp() -> None:
+    from assistant_builder.export_gguf import llama_cpp_available
+
+    if not llama_cpp_available():
+        pytest.skip("llama-cpp-python is not installed (pip install 'assistant-builder[gguf]')")
+
+
+def test_llama_cpp_matches_transformers_on_the_tiny_model(tiny_run, monkeypatch) -> None:
+    """The converted f16 file, run by llama.cpp, continues exactly as the merged model does in
+    transformers: tensor names, Q/K permutation, tokenizer and template all line up."""
+    # A random model's logits have near-ties; over long answers f16 rounding eventually flips
+    # one. A dozen tokens is plenty to catch a wrong layout, which breaks the first token.
+    monkeypatch.setattr(ex, "VERIFY_NEW_TOKENS", 12)
+    ws, run_id = tiny_run
+    result = ex.export(ws, run_id, ["gguf"])["exports"]["gguf"]
+    folder = Path(result["path"])
+    f16 = result["quant_types"]["f16"]
+    assert f16["consumer"] == "llama-cpp-python"
+    assert f16["passed"] and f16["exact"] == f16["questions"], f16["answers"]
+    assert (folder / "model.f16.gguf").is_file()
+    # Every type has a verdict with figures; a failed optional type is not shipped.
+    for q in ("q8_0", "q4_k_m"):
+        v = result["quant_types"][q]
+        assert "rouge_l" in v, v
+        assert (folder / f"model.{q}.gguf").is_file() == bool(v["passed"])
+    assert ex.check_manifest(folder) == []
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["quant_types"]["f16"]["passed"] is True
+    assert "llama-cli -m" in result["usage"]
+
+
+def test_ollama_export_ships_a_verified_gguf_and_modelfile(tiny_run, monkeypatch) -> None:
+    monkeypatch.setattr(ex, "VERIFY_NEW_TOKENS", 12)
+    ws, run_id = tiny_run
+    info = ex.export(ws, run_id, ["ollama"])["exports"]["ollama"]
+    folder = Path(info["path"])
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == sorted(["Modelfile", "README.md", info["gguf"], "manifest.json"])
+    modelfile = (folder / "Modelfile").read_text()
+    assert modelfile.startswith(f"FROM ./{info['gguf']}\n")
+    assert ws.load_settings().system_prompt in modelfile
+    assert f"ollama create {info['model']} -f Modelfile" in (folder / "README.md").read_text()
+    assert info["verified"] and info["template_checked_conversations"] == 3
+
+
+@pytest.mark.slow
+def test_gguf_export_of_the_trained_default_model(trained_default_run) -> None:
+    """Every quant type of the real 135M model, with the system prompt: f16 must answer like
+    the trained model; the others are reported per type (4-bit may fail, and is then left
+    out rather than shipped)."""
+    ws, run_id = trained_default_run
+    result = ex.export(ws, run_id, ["gguf"])["exports"]["gguf"]
+    verdicts = result["quant_types"]
+    print(
+        json.dumps(
+            {
+                q: {k: v.get(k) for k in ("passed", "exact", "rouge_l", "stopped")}
+                for q, v in verdicts.items()
+            }
+        )
+    )
+    f16 = verdicts["f16"]
+    assert f16["passed"] and f16["stopped"] >= f16["trained_stopped"]
+    for q, v in verdicts.items():
+        shipped = (Path(result["path"]) / f"model.{q}.gguf").is_file()
+        assert shipped == bool(v["passed"]), q
