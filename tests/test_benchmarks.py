@@ -1,0 +1,112 @@
+"""Fast checks of the benchmark scripts' plumbing: arguments, the pure helpers, the process
+sampler and the GPU script's clean skip. No timings are asserted (these are measurements)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))  # the scripts import _common from beside them
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(
+    ("script", "flag"),
+    [
+        ("train", "--default-steps"),
+        ("generate", "--single-sample"),
+        ("startup", "--runs"),
+        ("memory", "--steps"),
+        ("gpu", "--models"),
+        ("profile_train", "--steps"),
+        ("plain_trl", "--fair"),
+    ],
+)
+def test_every_script_has_help_with_its_size_flags(
+    script: str, flag: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mod = _load(script, monkeypatch)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(["--help"])
+    assert exc.value.code == 0
+    assert flag in capsys.readouterr().out
+
+
+def test_bad_size_argument_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _load("train", monkeypatch)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(["--steps", "many"])
+    assert exc.value.code == 2
+
+
+def test_rates_leave_out_the_first_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _load("train", monkeypatch)
+    # begin at 100; steps end at 110 (slow warm-up), 112 and 114; 50 tokens per step
+    r = mod._rates(100.0, [(110.0, 50), (112.0, 100), (114.0, 150)], 150)
+    assert r["step_seconds"] == [10.0, 2.0, 2.0]
+    assert r["tokens_per_s"] == pytest.approx(25.0)  # (150 - 50) / (114 - 110)
+    assert r["tokens_per_s_all"] == pytest.approx(150 / 14)
+    assert mod._rates(0.0, [], 0) == {"steps_timed": 0}
+
+
+def test_rows_cycle_and_table_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    common = _load("_common", monkeypatch)
+    assert common.take_rows([{"a": 1}, {"a": 2}], 5) == [{"a": i} for i in (1, 2, 1, 2, 1)]
+    text = common.table(["x", "y"], [["a", 1234.5], ["b", None], ["c", 0.12345]])
+    assert text.splitlines()[2:] == ["| a | 1234 |", "| b | - |", "| c | 0.123 |"]
+
+
+def test_tree_sampler_sees_a_childs_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    common = _load("_common", monkeypatch)
+    code = "import time; x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096]); "
+    code += "time.sleep(1.0)"
+    # The sampler watches the shell and finds the Python grandchild that holds the memory.
+    r = common.run_sampled(["sh", "-c", f'{sys.executable} -c "{code}"; true'])
+    assert r["returncode"] == 0
+    assert r["sampler"].peak_rss > 300 * 2**20
+    assert r["sampler"].peak_single > 300 * 2**20
+
+
+def test_profile_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _load("profile_train", monkeypatch)
+
+    def ev(name: str, shapes: Any = None, parent: Any = None) -> SimpleNamespace:
+        return SimpleNamespace(name=name, input_shapes=shapes or [], cpu_parent=parent)
+
+    step = ev("Optimizer.step#AdamW.step")
+    assert mod._bucket(ev("aten::add_", parent=ev("aten::foo", parent=step)), 49152) == "optimizer"
+    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 49152]]), 49152).startswith("LM head")
+    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 1536]]), 49152).startswith("other mat")
+    name = "aten::_scaled_dot_product_flash_attention_for_cpu"
+    assert mod._bucket(ev(name), 49152) == "attention (SDPA)"
+    loader = ev("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__")
+    assert mod._bucket(ev("aten::cat", parent=loader), 49152) == "dataloader"
+
+
+def test_gpu_script_skips_cleanly_without_cuda(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():  # there it would run the real benchmark (minutes)
+        pytest.skip("this machine has a CUDA GPU: the skip path does not apply")
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "gpu.py"), "--out", str(out)], capture_output=True, text=True
+    )
+    data = json.loads(out.read_text())
+    assert proc.returncode == 0
+    assert "skipped" in proc.stdout and "no CUDA GPU" in data["skipped"]
+    assert data["machine"]["nproc"] >= 1 and "load average" in data["uptime_before"]
