@@ -388,17 +388,21 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     if run_id is None:
         raise UserError("no trained run to serve (run `assistant-builder train` first)")
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
-        say(f"[yellow]warning:[/] serving on {args.host} without --api-key: anyone who can "
-            "reach this machine can use the model")
+        say(
+            f"[yellow]warning:[/] serving on {args.host} without --api-key: anyone who can "
+            "reach this machine can use the model"
+        )
     say(f"Loading run {run_id}...")
     server = server_for_run(ws, run_id, args.host, args.port, args.api_key, log=say)
-    host, port = server.server_address[:2]
-    url = f"http://{host}:{port}/v1"
+    url = f"http://{args.host}:{server.server_port}/v1"
     auth = f" -H 'Authorization: Bearer {args.api_key}'" if args.api_key else ""
     say(f"Serving run [bold]{run_id}[/] at {url} (OpenAI-compatible; Ctrl-C stops)")
-    say(f"  curl {url}/chat/completions -H 'Content-Type: application/json'{auth} -d "
-        f"'{{\"model\": \"{run_id}\", \"messages\": [{{\"role\": \"user\", "
-        f"\"content\": \"Hello\"}}]}}'")
+    console().print(  # unwrapped: the command must stay copy-pasteable
+        f"  curl {url}/chat/completions -H 'Content-Type: application/json'{auth} -d "
+        f'\'{{"model": "{run_id}", "messages": [{{"role": "user", '
+        f'"content": "Hello"}}]}}\'',
+        soft_wrap=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
