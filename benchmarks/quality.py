@@ -11,8 +11,8 @@ the machine load.
 
 Training time on a shared machine is inflated by the other processes, so besides wall-clock
 seconds it records the CPU seconds of the training command (all its child processes) and
-the load average: ``cpu_seconds / cores`` is what the run costs on a quiet machine when
-torch keeps every core busy, an optimistic bound; the tokens and tokens/s say the rest.
+the load average: ``cpu_seconds / cores`` (``/ threads`` with ``--set threads=N``) is what
+the run costs on a quiet machine when torch keeps those cores busy, an optimistic bound.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         ev_args += ["--max-new-tokens", str(opts.max_new_tokens)]
     ev, eval_wall, _ = _cli(ws, *ev_args)
     cores = os.cpu_count() or 1
+    # With --set threads=N torch used N cores at most: the quiet estimate divides by that.
+    threads = next((int(kv.split("=")[1]) for kv in opts.set if kv.startswith("threads=")), 0)
+    used = min(threads, cores) if threads else cores
     result = {
         "faq": [str(f) for f in opts.faq],
         "golden": str(opts.golden),
@@ -97,7 +100,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             "train_seconds": metrics.get("train_seconds"),
             "tokens_per_second": metrics.get("tokens_per_second"),
             "cpu_seconds": round(train_cpu, 1),
-            "quiet_seconds_estimate": round(train_cpu / cores, 1),
+            "quiet_seconds_estimate": round(train_cpu / used, 1),
         },
         "eval_seconds": round(eval_wall, 1),
         "max_new_tokens": ev["settings"]["max_new_tokens"],
