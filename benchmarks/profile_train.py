@@ -50,7 +50,14 @@ BUCKETS = [
 _MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear"}
 
 
-def _bucket(ev: Any, vocab: int) -> str:
+def head_dims(vocab: int) -> set[int]:
+    """Matrix widths that only the LM head has: the vocabulary, and the tiles TRL's chunked
+    log-prob head cuts it into (32768 wide in TRL 1.x, the last tile the remainder)."""
+    tile = 32768
+    return {vocab, tile, vocab % tile} - {0} if vocab > tile else {vocab}
+
+
+def _bucket(ev: Any, head: set[int]) -> str:
     parent = ev.cpu_parent
     while parent is not None:
         if parent.name.startswith("Optimizer."):
@@ -62,7 +69,7 @@ def _bucket(ev: Any, vocab: int) -> str:
         return "optimizer"
     if ev.name.startswith("enumerate(DataLoader)"):
         return "dataloader"
-    if any(vocab in (s or []) for s in (ev.input_shapes or [])):
+    if any(head & set(s or []) for s in (ev.input_shapes or [])):
         return "LM head + loss (49k vocab)"
     if "scaled_dot_product" in ev.name or "attention" in ev.name:
         return "attention (SDPA)"
@@ -79,7 +86,7 @@ def profiled_train(trainer: Any, out: Path) -> None:
     from transformers import TrainerCallback
 
     steps = trainer.args.max_steps
-    vocab = trainer.model.get_output_embeddings().weight.shape[0]
+    head = head_dims(trainer.model.get_output_embeddings().weight.shape[0])
     marks: list[float] = []
     result: dict[str, Any] = {}
 
@@ -87,7 +94,7 @@ def profiled_train(trainer: Any, out: Path) -> None:
         buckets = dict.fromkeys(BUCKETS, 0.0)
         for ev in prof.events():
             if ev.device_type.name == "CPU":
-                buckets[_bucket(ev, vocab)] += ev.self_cpu_time_total / 1e6
+                buckets[_bucket(ev, head)] += ev.self_cpu_time_total / 1e6
         result["buckets"] = buckets
         result["top_ops"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20)
 

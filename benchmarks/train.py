@@ -97,7 +97,12 @@ def run_plain(rows_path: Path, steps: int, batch: int, fair: bool, env: dict[str
 
 
 def run_ab(
-    rows: list[dict[str, Any]], steps: int, batch: int, threads: int | None, env: dict[str, str]
+    rows: list[dict[str, Any]],
+    steps: int,
+    batch: int,
+    threads: int | None,
+    env: dict[str, str],
+    more: list[str] | None = None,
 ) -> dict:
     ws = OUT / "train-ab-ws"
     shutil.rmtree(ws, ignore_errors=True)
@@ -107,6 +112,7 @@ def run_ab(
     sets = [f"max_steps={steps}", f"batch_size={batch}"]
     if threads:
         sets.append(f"threads={threads}")
+    sets += more or []
     cmd = [*cli, "train", *[a for s in sets for a in ("--set", s)]]
     r = run_sampled(cmd, env=env)
     if r["returncode"] != 0:
@@ -156,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         help="steps for the (very slow) TRL-defaults baseline; 0 skips it",
     )
     p.add_argument("--threads", type=int, help="OMP/torch threads for every run (default: all)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY=VAL[,KEY=VAL]",
+        help="also run assistant-builder train with these recipe overrides (repeatable)",
+    )
     p.add_argument("--faq", type=Path, nargs="*", help="source files instead of the starter FAQ")
     p.add_argument("--out", type=Path, help="JSON path (default benchmarks/out/train.json)")
     args = p.parse_args(argv)
@@ -198,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         run_ab(rows, args.steps, args.batch_size, args.threads, env),
         sum(lengths),
     )
+    for v in args.variant:
+        more = [kv.strip() for kv in v.split(",") if kv.strip()]
+        runs[f"assistant-builder train, {' '.join(more)}"] = (
+            run_ab(rows, args.steps, args.batch_size, args.threads, env, more),
+            sum(lengths),
+        )
     peaks.append(matmul_peak())
     peak = max(pk["gflops"] for pk in peaks)
     fair = runs["plain TRL, bf16/GC off"][0]["data"]
@@ -209,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("tokens_per_s", "tokens_per_s_all", "tokens_per_cpu_s"):
             if r.get(key) and base.get(key):
                 r[f"ratio_{key}"] = r[key] / base[key]
-    ours = results[-1]
+    ours = next(r for r in results if r["name"] == "assistant-builder train")
     record.update(
         steps=args.steps,
         batch_size=args.batch_size,

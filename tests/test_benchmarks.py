@@ -88,14 +88,18 @@ def test_profile_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
     def ev(name: str, shapes: Any = None, parent: Any = None) -> SimpleNamespace:
         return SimpleNamespace(name=name, input_shapes=shapes or [], cpu_parent=parent)
 
+    assert mod.head_dims(49152) == {49152, 32768, 16384}
+    assert mod.head_dims(1000) == {1000}
+    head = mod.head_dims(49152)
     step = ev("Optimizer.step#AdamW.step")
-    assert mod._bucket(ev("aten::add_", parent=ev("aten::foo", parent=step)), 49152) == "optimizer"
-    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 49152]]), 49152).startswith("LM head")
-    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 1536]]), 49152).startswith("other mat")
+    assert mod._bucket(ev("aten::add_", parent=ev("aten::foo", parent=step)), head) == "optimizer"
+    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 49152]]), head).startswith("LM head")
+    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 32768]]), head).startswith("LM head")
+    assert mod._bucket(ev("aten::mm", [[12, 576], [576, 1536]]), head).startswith("other mat")
     name = "aten::_scaled_dot_product_flash_attention_for_cpu"
-    assert mod._bucket(ev(name), 49152) == "attention (SDPA)"
+    assert mod._bucket(ev(name), head) == "attention (SDPA)"
     loader = ev("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__")
-    assert mod._bucket(ev("aten::cat", parent=loader), 49152) == "dataloader"
+    assert mod._bucket(ev("aten::cat", parent=loader), head) == "dataloader"
 
 
 def test_gpu_script_skips_cleanly_without_cuda(tmp_path: Path) -> None:
