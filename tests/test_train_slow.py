@@ -58,7 +58,7 @@ def test_tuned_model_stops_on_its_own_on_trained_questions(tmp_path: Path) -> No
     answers = engine.answer(
         [q for q, _ in FAQ], system_prompt=SYSTEM, tuned=True, settings=settings
     )
-    for (q, a), ans in zip(FAQ, answers, strict=True):
+    for (q, _a), ans in zip(FAQ, answers, strict=True):
         assert ans.stopped, f"{q!r}: ran to {settings.max_new_tokens} tokens: {ans.text!r}"
         assert ans.new_tokens < settings.max_new_tokens
     # It stopped because it learned the answers, not by accident: most are reproduced.
