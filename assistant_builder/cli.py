@@ -146,7 +146,9 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         if fmt not in FORMATS:
             raise UserError(f"unknown dataset format {fmt!r} (choose {', '.join(FORMATS)})")
     opts = BuildOptions(
-        eval_fraction=args.eval_fraction,
+        eval_fraction=(
+            BuildOptions.eval_fraction if args.eval_fraction is None else args.eval_fraction
+        ),
         seed=args.seed,
         question_strategy=args.questions,
         variants=args.variants,
@@ -502,9 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--eval-fraction",
         type=float,
-        # A held-out answer is one the model never learns: 0.15 held out 7 of the Homebrew
-        # FAQ's 28 answers, 5 of them asked in its golden set (issue 9).
-        default=0.0,
+        default=None,
         help="share of answer groups held out for eval; the model never learns those answers "
         "(default 0: one group, for the eval loss and compare)",
     )
@@ -620,7 +620,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="FMT",
-        help="format(s), repeatable or comma-separated",
+        help="format(s), repeatable or comma-separated: adapter (PEFT folder + model card), "
+        "merged (full-precision safetensors), gguf (f16 and q8_0 for llama.cpp), ollama "
+        "(GGUF + Modelfile), openai-dataset (chat fine-tuning JSONL); each is verified after "
+        "writing; each folder exports/<run>/<format>/ holds a manifest.json with checksums",
     )
 
     sp = add("serve", cmd_serve, "serve a run's tuned model as an OpenAI-compatible API")

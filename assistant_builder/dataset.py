@@ -35,7 +35,10 @@ REVIEW_STATES = ("new", "approved", "rejected", "edited", "stale")
 
 @dataclass
 class BuildOptions:
-    eval_fraction: float = 0.15
+    # Share of answer groups held out for eval, on top of min_eval. A held-out answer is one the
+    # model never learns: 0.15 held out 7 of the Homebrew FAQ's 28 answers, 5 of them asked in
+    # its golden set (issue 9). So by default only min_eval groups are held out.
+    eval_fraction: float = 0.0
     min_eval: int = 1
     seed: int = 0
     include_sections: bool = True

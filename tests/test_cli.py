@@ -42,6 +42,27 @@ def test_init_demo_ingest_dataset_json(tmp_path: Path) -> None:
     assert isinstance(out["dropped"], dict)
 
 
+def test_dataset_command_splits_like_the_app(tmp_path: Path) -> None:
+    """`dataset` without options and the app's rebuild (BuildOptions()) hold out the same
+    answer groups: one default, not one per front end."""
+    from assistant_builder.dataset import BuildOptions, build_dataset
+    from assistant_builder.workspace import Workspace
+
+    ws = tmp_path / "ws"
+    run("init", "--demo", ws=ws)
+    run("ingest", str(ws / "demo-data"), ws=ws)
+    r = run("dataset", "--json", ws=ws)
+    assert r.returncode == 0, r.stderr
+
+    def eval_groups() -> set[str]:
+        path = ws / "dataset" / "eval.jsonl"
+        return {json.loads(x)["meta"]["group"] for x in path.read_text().splitlines()}
+
+    from_cli = eval_groups()
+    build_dataset(Workspace(ws), BuildOptions())
+    assert eval_groups() == from_cli and len(from_cli) == 1
+
+
 def test_global_options_work_after_the_command(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     r = subprocess.run(

@@ -31,7 +31,7 @@ def test_default_recipe_teaches_the_starter_faq(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     ws.create()
     ingest_paths(ws, [ROOT / "data_templates" / "faq.md"])
-    build_dataset(ws, BuildOptions(eval_fraction=0.0))  # the CLI default
+    build_dataset(ws, BuildOptions())  # the defaults the CLI and the app use
     trained = {
         m["content"]
         for line in (ws.dataset_dir / "train.jsonl").read_text().splitlines()
