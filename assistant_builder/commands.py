@@ -294,15 +294,19 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def _run_to(ws: Workspace, run: str | None, verb: str) -> str:
+    """The run a command works on: the one named, else the latest."""
+    run_id = run or ws.latest_run()
+    if run_id is None:
+        raise UserError(f"no trained run to {verb} (run `assistant-builder train` first)")
+    return run_id
+
+
 def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
-    from assistant_builder.export import export
+    from assistant_builder.export import describe, export, parse_formats
 
     ws = Workspace(args.workspace).require()
-    run_id = args.run or ws.latest_run()
-    if run_id is None:
-        raise UserError("no trained run to export (run `assistant-builder train` first)")
-    from assistant_builder.export import describe, parse_formats
-
+    run_id = _run_to(ws, args.run, "export")
     formats = parse_formats(args.format)
     with ProgressRenderer("export") as bar:
         result = export(ws, run_id, formats, on_event=bar)
@@ -316,9 +320,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.serve import server_for_run
 
     ws = Workspace(args.workspace).require()
-    run_id = args.run or ws.latest_run()
-    if run_id is None:
-        raise UserError("no trained run to serve (run `assistant-builder train` first)")
+    run_id = _run_to(ws, args.run, "serve")
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         say(
             f"[yellow]warning:[/] serving on {args.host} without --api-key: anyone who can "

@@ -12,18 +12,14 @@ import json
 from pathlib import Path
 
 import pytest
+from cloudnote_faq import FAQ as CLOUDNOTE_FAQ
+from cloudnote_faq import SYSTEM, faq_workspace
 
 from assistant_builder.recipes import load_recipe
 from assistant_builder.workspace import Workspace
 
-SYSTEM = "You are the support assistant of CloudNote. Answer briefly."
 FAQ = [
-    ("How do I reset my CloudNote password?", "Open Settings, tap Account, then Reset password."),
-    ("Can I use CloudNote offline?", "Yes. Notes sync as soon as you are back online."),
-    ("How much does CloudNote Pro cost?", "CloudNote Pro costs 4 euros a month."),
-    ("How do I export my notes?", "Choose File, then Export, and pick PDF or Markdown."),
-    ("Where is my data stored?", "Your notes are stored in our data centre in Frankfurt."),
-    ("How do I delete my account?", "Write to support and we delete it within two days."),
+    *CLOUDNOTE_FAQ,
     ("Is there a dark mode?", "Yes: Settings, Appearance, Dark."),
     ("Can I share a notebook?", "Open the notebook, tap Share and enter an email address."),
 ]
@@ -49,25 +45,8 @@ pytestmark = [
 ]
 
 
-def _rows() -> list[dict[str, object]]:
-    return [
-        {
-            "messages": [
-                {"role": "system", "content": SYSTEM},
-                {"role": "user", "content": q},
-                {"role": "assistant", "content": a},
-            ]
-        }
-        for q, a in FAQ
-    ]
-
-
 def _workspace(tmp_path: Path) -> Workspace:
-    ws = Workspace(tmp_path / "ws")
-    ws.create()
-    ws.dataset_dir.mkdir(parents=True, exist_ok=True)
-    (ws.dataset_dir / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows()))
-    return ws
+    return faq_workspace(tmp_path / "ws", FAQ)
 
 
 def test_qlora_trainer_is_nf4_double_quant_bf16_lora_all_linear_paged(tmp_path: Path) -> None:

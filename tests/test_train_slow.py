@@ -5,45 +5,21 @@ SmolLM2-135M on the CPU (about two minutes on two cores)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from cloudnote_faq import FAQ, SYSTEM, faq_workspace
 
 from assistant_builder.recipes import load_recipe
 from assistant_builder.train import train
-from assistant_builder.workspace import Workspace
 
 pytestmark = pytest.mark.slow
-
-SYSTEM = "You are the support assistant of CloudNote. Answer briefly."
-FAQ = [
-    ("How do I reset my CloudNote password?", "Open Settings, tap Account, then Reset password."),
-    ("Can I use CloudNote offline?", "Yes. Notes sync as soon as you are back online."),
-    ("How much does CloudNote Pro cost?", "CloudNote Pro costs 4 euros a month."),
-    ("How do I export my notes?", "Choose File, then Export, and pick PDF or Markdown."),
-    ("Where is my data stored?", "Your notes are stored in our data centre in Frankfurt."),
-    ("How do I delete my account?", "Write to support and we delete it within two days."),
-]
 
 
 def test_tuned_model_stops_on_its_own_on_trained_questions(tmp_path: Path) -> None:
     from assistant_builder.generate import Engine, GenSettings
 
-    ws = Workspace(tmp_path / "ws")
-    ws.create()
-    ws.dataset_dir.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {
-            "messages": [
-                {"role": "system", "content": SYSTEM},
-                {"role": "user", "content": q},
-                {"role": "assistant", "content": a},
-            ]
-        }
-        for q, a in FAQ
-    ]
-    (ws.dataset_dir / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ws = faq_workspace(tmp_path / "ws", FAQ)
     # One batch per epoch; a high learning rate so a few steps learn answers and their stop.
     recipe = load_recipe(
         "cpu-lora",
