@@ -74,6 +74,11 @@ class Recipe(BaseModel):
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory; only worth it on large models."
     )
+    fused_lora: bool = Field(
+        True,
+        description="On CPU, run each LoRA layer as one fused forward/backward (same gradients "
+        "as PEFT, ~25% faster); layers with dropout, DoRA or a 4-bit base keep PEFT's own.",
+    )
     optimizer: str = Field(
         "adamw_torch",
         description="Optimizer name as transformers knows it (QLoRA: paged_adamw_8bit).",

@@ -273,6 +273,11 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    if recipe.fused_lora and not cuda:
+        # Not on CUDA: measured on CPU only; GPU steps there are bound by other costs.
+        from assistant_builder.fast_lora import fuse_lora_linears
+
+        log.emit("fused_lora", layers=fuse_lora_linears(trainer.model))
     return trainer, mode
 
 

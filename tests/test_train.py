@@ -91,6 +91,7 @@ def recipe(tiny: str, **kw: Any) -> Recipe:
         warmup_ratio=0.0,
         lora_r=4,
         lora_alpha=8,
+        lora_dropout=0.0,  # as the shipped cpu-lora recipe: LoRA layers take the fused path
         save_steps=1000,
         threads=1,
     )
@@ -126,6 +127,8 @@ def test_lora_run_end_to_end(ws: Any, tiny_model: str) -> None:
     evs = events(run_dir)
     mode = next(e for e in evs if e["event"] == "mode")
     assert mode["mode"] == "lora" and "no CUDA" in mode["why"]
+    fused = next(e for e in evs if e["event"] == "fused_lora")
+    assert fused["layers"] == 2 * 7  # every projection of both layers (fast_lora.py)
     logs = [e for e in evs if e["event"] == "log"]
     assert [e["step"] for e in logs] == [1, 2, 3, 4, 5, 6]
     for e in logs:

@@ -177,6 +177,8 @@ def test_one_qlora_step_on_cpu(tmp_path: Path, tiny_model: str) -> None:
     mode = next(e for e in events(run_dir) if e["event"] == "mode")
     assert mode["mode"] == "qlora" and "forces QLoRA on CPU" in mode["why"]
     assert any("paged_adamw_8bit needs CUDA" in n for n in mode["notes"])
+    fused = next(e for e in events(run_dir) if e["event"] == "fused_lora")
+    assert fused["layers"] == 0  # a 4-bit base keeps PEFT's own forward
     before = _lora_weights(trainer)
     trainer.train()
     loss = trainer.state.log_history[0]["loss"]

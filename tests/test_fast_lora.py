@@ -1,0 +1,94 @@
+"""The fused LoRA forward/backward (assistant_builder/fast_lora.py) against PEFT's own path on a
+tiny Llama built in memory: same loss, same gradient for every LoRA weight, and PEFT's forward
+wherever the fused maths would not be the same (dropout, merged, adapters disabled)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def lora_model(dropout: float = 0.0, bias: bool = False) -> Any:
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        attention_bias=bias,
+    )
+    torch.manual_seed(0)
+    model = get_peft_model(
+        LlamaForCausalLM(cfg),
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            lora_dropout=dropout,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
+    )
+    # PEFT starts B at zero, where A gets no gradient: give B values so every path is tested.
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.1)
+    return model
+
+
+def loss_and_grads(model: Any, ids: Any) -> tuple[float, dict[str, Any]]:
+    model.zero_grad()
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    return loss.item(), grads
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_gradients_equal_peft(bias: bool) -> None:
+    from assistant_builder.fast_lora import fuse_lora_linears
+
+    peft_model = lora_model(bias=bias)
+    fused = copy.deepcopy(peft_model)
+    # 7 projections x 2 layers; the LM head is not a LoRA target ("all-linear" leaves it out).
+    assert fuse_lora_linears(fused) == 14
+    ids = torch.randint(0, 97, (3, 11))
+    loss_p, grads_p = loss_and_grads(peft_model, ids)
+    loss_f, grads_f = loss_and_grads(fused, ids)
+    assert loss_f == pytest.approx(loss_p, rel=1e-6)
+    assert grads_p.keys() == grads_f.keys() and len(grads_p) == 28
+    for name, g in grads_p.items():
+        assert g.abs().max() > 0, name  # every LoRA weight takes part
+        torch.testing.assert_close(grads_f[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_fused_layer_falls_back_to_peft_when_merged_or_disabled() -> None:
+    from assistant_builder.fast_lora import fuse_lora_linears
+
+    model = lora_model()
+    fuse_lora_linears(model)
+    ids = torch.randint(0, 97, (2, 7))
+    with torch.no_grad():
+        tuned = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+        model.merge_adapter()
+        merged = model(input_ids=ids).logits  # a fused path here would add LoRA twice
+        model.unmerge_adapter()
+        again = model(input_ids=ids).logits
+    assert not torch.allclose(tuned, base, atol=1e-3)
+    torch.testing.assert_close(merged, tuned, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(again, tuned, rtol=1e-5, atol=1e-6)
+
+
+def test_layers_with_dropout_keep_peft_forward() -> None:
+    from assistant_builder.fast_lora import fuse_lora_linears
+
+    assert fuse_lora_linears(lora_model(dropout=0.1)) == 0
