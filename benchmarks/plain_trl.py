@@ -103,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         "step_ends": times["steps"],  # (time, non-padding tokens so far)
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "params": sum(p.numel() for p in model.parameters()),
+        # For the attention-score FLOPs in benchmarks/train.py's MFU.
+        "layers": model.config.num_hidden_layers,
+        "attention_width": model.config.num_attention_heads
+        * (
+            getattr(model.config, "head_dim", None)
+            or model.config.hidden_size // model.config.num_attention_heads
+        ),
     }
     if cuda:
         result["gpu"] = torch.cuda.get_device_name(0)

@@ -18,13 +18,25 @@ Tokens are the non-padding tokens of the rows (each trainer's own count, which a
 "after step 1" leaves out the first step (allocator and kernel warm-up, and on a shared machine
 its biggest outlier); "all steps" keeps it. CPU seconds are summed over the process tree.
 
-Model-FLOPs utilisation counts 4 x N FLOPs per token, N = the base model's parameters (each
-weight is a matmul once per token; the tied embedding counts once, as the LM head): forward
-2N, backward 2N for the activation gradients that must flow back through every frozen layer
-to the LoRA weights below it; the frozen weights get no weight gradient (the other 2N of the
-usual 6N), the LoRA weight gradients are ~3% of N. Attention-score FLOPs (~2 x layers x
-context x width per token, a few % at these lengths) are not counted. The peak is the best
-fp32 torch.matmul GFLOP/s measured in the same run, before and after the trainings.
+``--repeat N`` runs every configuration N times, in rounds whose order alternates, and
+reports the median (and range) of each; the ratio is the median of the per-round ratios. On a
+shared machine, throughput drifts by +-15% from one minute to the next: a single round can
+flatter or wrong either side, paired rounds cancel most of that.
+
+Model-FLOPs utilisation counts the FLOPs the model's training step needs per token, the same
+for every configuration (so MFU ratios equal tokens/s ratios), as in PaLM's appendix B adapted
+to LoRA:
+- 4 x N for the frozen base, N = its parameters (the tied embedding counted once, as the LM
+  head): forward 2N, plus 2N for the activation gradients that must flow back through every
+  frozen layer to the LoRA weights below it. Frozen weights get no weight gradient (the other
+  2N of full fine-tuning's 6N).
+- 6 x N_lora for the LoRA weights, which are trained: forward, input and weight gradients.
+- attention scores: per layer, QK^T and AV over the causal context, 4 x width x (T+1)/2 per
+  token forward, x3 with the backward; T = the row's own length (padding is not counted).
+The LM head is counted on every token, as the standard formula does, though our trainer
+projects only the answer tokens (saved work, which shows up as speed). The peak is the best
+fp32 torch.matmul GFLOP/s measured in the same run (before, between rounds and after). Until
+2026-11-28 only the 4 x N term was counted; it is still printed as ``MFU (4N)``.
 """
 
 from __future__ import annotations
@@ -55,6 +67,7 @@ from _common import (
     write_jsonl,
 )
 
+OURS = "assistant-builder train"
 TARGET_RATIO = 1.5
 TARGET_MFU = 0.60
 
@@ -73,6 +86,17 @@ def _rates(begin: float, ends: list[tuple[float, int]], total_tokens: int) -> di
     if len(ends) >= 2:
         out["tokens_per_s"] = (ends[-1][1] - ends[0][1]) / (ends[-1][0] - ends[0][0])
     return out
+
+
+def flops_per_token(plain: dict[str, Any], lengths: list[int]) -> dict[str, float]:
+    """Model FLOPs per non-padding token (see the module docstring), from the plain script's
+    model facts and the rows' token lengths."""
+    base = plain["params"] - plain["trainable_params"]
+    lora = plain["trainable_params"]
+    # Sum over rows of 3 (fwd + bwd) x sum_t 4 x width x t = 6 x width x T(T+1) per layer.
+    attn = sum(6 * plain["attention_width"] * t * (t + 1) for t in lengths) * plain["layers"]
+    parts = {"base_4n": 4.0 * base, "lora_6n": 6.0 * lora, "attention": attn / sum(lengths)}
+    return {**parts, "total": sum(parts.values()), "base_params": base, "lora_params": lora}
 
 
 def run_plain(rows_path: Path, steps: int, batch: int, fair: bool, env: dict[str, str]) -> dict:
@@ -131,13 +155,13 @@ def run_ab(
     }
 
 
-def summarise(name: str, res: dict, tokens: int, n_params: int, peak: float) -> dict[str, Any]:
+def summarise(res: dict, tokens: int, flops: dict[str, float], peak: float) -> dict[str, Any]:
+    """One run's figures: rates, CPU seconds, peak RSS and MFU against ``peak`` GFLOP/s."""
     rates = _rates(res["begin"], res["ends"], tokens)
     s = res.pop("sampler")
     cpu = s.cpu_between(res["ends"][0][0], res["ends"][-1][0]) if len(res["ends"]) > 1 else None
     steady_tokens = res["ends"][-1][1] - res["ends"][0][1] if len(res["ends"]) > 1 else None
     row = {
-        "name": name,
         "command": res["cmd"],
         "tokens": tokens,
         "wall_seconds": res["wall"],
@@ -147,8 +171,37 @@ def summarise(name: str, res: dict, tokens: int, n_params: int, peak: float) -> 
         "tokens_per_cpu_s": steady_tokens / cpu if cpu and steady_tokens else None,
     }
     tps = row.get("tokens_per_s")
-    row["mfu"] = 4 * n_params * tps / (peak * 1e9) if tps else None
+    row["mfu"] = flops["total"] * tps / (peak * 1e9) if tps else None
+    row["mfu_4n"] = flops["base_4n"] * tps / (peak * 1e9) if tps else None
     return row
+
+
+def _spread(row: dict[str, Any], key: str) -> str | None:
+    """'median (min-max)' when there was more than one round."""
+    v = row.get(key)
+    lo, hi = row.get(f"{key}_range", [v, v])
+    if v is None:
+        return None
+    fmt = (lambda x: f"{x:.0%}") if key.startswith("mfu") else (lambda x: f"{x:.3g}")
+    return fmt(v) if lo == hi else f"{fmt(v)} ({fmt(lo)}-{fmt(hi)})"
+
+
+def aggregate(name: str, runs: list[dict[str, Any]], base: list[dict[str, Any]]) -> dict:
+    """Medians over the rounds; ratios are per round (same round's baseline), then the median."""
+    out: dict[str, Any] = {"name": name, "rounds": runs}
+    for key in ("tokens_per_s", "tokens_per_s_all", "tokens_per_cpu_s", "mfu", "mfu_4n"):
+        vals = [r[key] for r in runs if r.get(key) is not None]
+        if vals:
+            out[key] = statistics.median(vals)
+            out[f"{key}_range"] = [min(vals), max(vals)]
+        ratios = [
+            r[key] / b[key] for r, b in zip(runs, base, strict=True) if r.get(key) and b.get(key)
+        ]
+        if ratios and key.startswith("tokens"):
+            out[f"ratio_{key}"] = statistics.median(ratios)
+    out["steps_timed"] = runs[0].get("steps_timed")
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VAL[,KEY=VAL]",
         help="also run assistant-builder train with these recipe overrides (repeatable)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every configuration, order alternating; medians are reported",
     )
     p.add_argument("--faq", type=Path, nargs="*", help="source files instead of the starter FAQ")
     p.add_argument("--out", type=Path, help="JSON path (default benchmarks/out/train.json)")
@@ -195,48 +254,50 @@ def main(argv: list[str] | None = None) -> int:
         "max_row_tokens": max(lengths),
     }
 
-    runs: dict[str, tuple[dict, int]] = {}
+    tokens = sum(lengths)
+    default_run = None
     if args.default_steps:
         path = OUT / "train-rows-default.jsonl"
         write_jsonl(path, rows[:n_default])
-        runs["plain TRL (docs defaults: bf16 + GC)"] = (
-            run_plain(path, args.default_steps, args.batch_size, False, env),
-            sum(lengths[:n_default]),
-        )
-    runs["plain TRL, bf16/GC off"] = (
-        run_plain(rows_path, args.steps, args.batch_size, True, env),
-        sum(lengths),
-    )
-    runs["assistant-builder train"] = (
-        run_ab(rows, args.steps, args.batch_size, args.threads, env),
-        sum(lengths),
-    )
+        default_run = run_plain(path, args.default_steps, args.batch_size, False, env)
+
+    plain_name = "plain TRL, bf16/GC off"
+    configs: list[tuple[str, list[str] | None]] = [(plain_name, None), (OURS, [])]
     for v in args.variant:
-        more = [kv.strip() for kv in v.split(",") if kv.strip()]
-        runs[f"assistant-builder train, {' '.join(more)}"] = (
-            run_ab(rows, args.steps, args.batch_size, args.threads, env, more),
-            sum(lengths),
-        )
+        sets = [kv.strip() for kv in v.split(",") if kv.strip()]
+        configs.append((f"{OURS}, {' '.join(sets)}", sets))
+    raw: dict[str, list[dict]] = {name: [] for name, _ in configs}
+    for rnd in range(max(1, args.repeat)):
+        if rnd:
+            peaks.append(matmul_peak())
+        for name, overrides in configs if rnd % 2 == 0 else configs[::-1]:
+            if overrides is None:
+                res = run_plain(rows_path, args.steps, args.batch_size, True, env)
+            else:
+                res = run_ab(rows, args.steps, args.batch_size, args.threads, env, overrides)
+            raw[name].append(res)
     peaks.append(matmul_peak())
     peak = max(pk["gflops"] for pk in peaks)
-    fair = runs["plain TRL, bf16/GC off"][0]["data"]
-    n_params = fair["params"] - fair["trainable_params"]
+    flops = flops_per_token(raw[plain_name][0]["data"], lengths)
 
-    results = [summarise(name, res, tok, n_params, peak) for name, (res, tok) in runs.items()]
-    base = next(r for r in results if r["name"] == "plain TRL, bf16/GC off")
-    for r in results:
-        for key in ("tokens_per_s", "tokens_per_s_all", "tokens_per_cpu_s"):
-            if r.get(key) and base.get(key):
-                r[f"ratio_{key}"] = r[key] / base[key]
-    ours = next(r for r in results if r["name"] == "assistant-builder train")
+    per_run = {name: [summarise(r, tokens, flops, peak) for r in rs] for name, rs in raw.items()}
+    results = [aggregate(name, rs, per_run[plain_name]) for name, rs in per_run.items()]
+    if default_run is not None:
+        row = summarise(default_run, sum(lengths[:n_default]), flops, peak)
+        results.insert(0, aggregate("plain TRL (docs defaults: bf16 + GC)", [row], [row]))
+        base_tps = results[1].get("tokens_per_s")
+        if row.get("tokens_per_s") and base_tps:  # against the fair baseline's median
+            results[0]["ratio_tokens_per_s"] = row["tokens_per_s"] / base_tps
+    ours = next(r for r in results if r["name"] == OURS)
     record.update(
         steps=args.steps,
         batch_size=args.batch_size,
         threads=args.threads or "all",
+        repeat=max(1, args.repeat),
         matmul_peak=peaks,
         peak_gflops=peak,
-        base_params=n_params,
-        flops_per_token="4 x base params (fwd 2N + activation-grad 2N; LoRA grads ignored)",
+        base_params=flops["base_params"],
+        flops_per_token=flops,
         results=results,
         targets={
             "ratio": TARGET_RATIO,
@@ -258,18 +319,20 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio",
                 "ratio (CPU-s)",
                 "MFU",
+                "MFU (4N)",
                 "peak RSS MB",
             ],
             [
                 [
                     r["name"],
                     r["steps_timed"],
-                    r.get("tokens_per_s"),
+                    _spread(r, "tokens_per_s"),
                     r.get("tokens_per_s_all"),
                     r.get("tokens_per_cpu_s"),
                     r.get("ratio_tokens_per_s"),
                     r.get("ratio_tokens_per_cpu_s"),
-                    r.get("mfu"),
+                    _spread(r, "mfu"),
+                    r.get("mfu_4n"),
                     r["peak_rss_mb"],
                 ]
                 for r in results
@@ -278,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"\nrows {len(rows)} x median {record['data']['median_row_tokens']} tokens; "
-        f"fp32 matmul peak {peak} GFLOP/s; N = {n_params / 1e6:.1f}M; "
+        f"fp32 matmul peak {peak} GFLOP/s; {flops['total'] / 1e6:.0f} MFLOP per token "
+        f"(4N {flops['base_4n'] / 1e6:.0f}, LoRA {flops['lora_6n'] / 1e6:.0f}, "
+        f"attention {flops['attention'] / 1e6:.1f}); {record['repeat']} round(s), medians; "
         f"target ratio >= {TARGET_RATIO}: {record['targets']['ratio_met']}, "
         f"MFU >= {TARGET_MFU:.0%}: {record['targets']['mfu_met']}"
     )

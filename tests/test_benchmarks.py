@@ -64,6 +64,34 @@ def test_rates_leave_out_the_first_step(monkeypatch: pytest.MonkeyPatch) -> None
     assert mod._rates(0.0, [], 0) == {"steps_timed": 0}
 
 
+def test_flops_per_token_counts_base_lora_and_causal_attention(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mod = _load("train", monkeypatch)
+    facts = {"params": 1100, "trainable_params": 100, "layers": 2, "attention_width": 8}
+    f = mod.flops_per_token(facts, [3, 1])
+    assert (f["base_4n"], f["lora_6n"]) == (4000, 600)
+    # per layer: 6 x width x T(T+1) per row = 6*8*12 + 6*8*2 = 672; x 2 layers / 4 tokens
+    assert f["attention"] == pytest.approx(336)
+    assert f["total"] == pytest.approx(4000 + 600 + 336)
+
+
+def test_aggregate_takes_medians_and_pairs_ratios_by_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _load("train", monkeypatch)
+    base = [{"tokens_per_s": b, "peak_rss_mb": 1} for b in (100, 50, 100)]
+    ours = [
+        {"tokens_per_s": t, "mfu": m, "peak_rss_mb": r}
+        for t, m, r in [(200, 0.6, 5), (90, 0.3, 9), (190, 0.5, 7)]
+    ]
+    row = mod.aggregate("ours", ours, base)
+    assert row["tokens_per_s"] == 190 and row["tokens_per_s_range"] == [90, 200]
+    # per-round ratios 2.0, 1.8, 1.9: a slow round for both sides does not hide the gain
+    assert row["ratio_tokens_per_s"] == pytest.approx(1.9)
+    assert row["mfu"] == 0.5 and row["peak_rss_mb"] == 9
+    assert mod._spread(row, "mfu") == "50% (30%-60%)"
+    assert mod._spread({"mfu": 0.5}, "mfu") == "50%"
+
+
 def test_rows_cycle_and_table_renders(monkeypatch: pytest.MonkeyPatch) -> None:
     common = _load("_common", monkeypatch)
     assert common.take_rows([{"a": 1}, {"a": 2}], 5) == [{"a": i} for i in (1, 2, 1, 2, 1)]
