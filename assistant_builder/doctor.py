@@ -18,7 +18,7 @@ def _version(pkg: str) -> str | None:
 def doctor() -> dict[str, Any]:
     import torch
 
-    from assistant_builder.models import model_status
+    from assistant_builder.default_model import model_status
 
     cuda = torch.cuda.is_available()
     info: dict[str, Any] = {

