@@ -1,19 +1,20 @@
-"""A fused forward/backward for PEFT's LoRA linear layers, for CPU training.
+"""A fused forward/backward for PEFT's LoRA linear layers, used on CPU.
 
 PEFT computes a LoRA layer as five autograd nodes: the frozen base ``x @ W.T``, ``x @ A.T``,
 ``@ B.T``, a multiply by the scaling and an add, each with its own Python dispatch, its own
 output tensor and its own backward node (plus an add where the two input gradients meet). With
-the default model's 210 LoRA layers that is ~2000 small ops a step, and on a 2-core CPU every
-op also pays a thread hand-off. Here one ``autograd.Function`` does the same maths in four
-matrix products forward (the LoRA product is added into the base output in place with
-``addmm_``, the scaling folded into it) and five backward, with no separate multiply or add:
-~25-30% more tokens/s on the 2-core machine (benchmarks/README.md).
+the default model's 210 LoRA layers that is ~2000 small ops a training step, and on a 2-core
+CPU every op also pays a hand-off between the threads. Here one ``autograd.Function`` does the
+same maths in three matrix products and one ``addmm_`` forward (the LoRA product is added into
+the base output in place, the scaling folded in) and five backward, with no separate multiply
+or add: +3-13% tokens/s per round on the 2-core machine and ~260 MB less peak memory
+(benchmarks/README.md).
 
 Gradients are the same as PEFT's up to float rounding (tests/test_fast_lora.py checks every
 LoRA gradient against PEFT's own path). The parameters are PEFT's own, untouched, so the
-adapter saves, loads and merges exactly as before. A layer only takes the fused path in the
-plain case (one active adapter, no dropout, no DoRA, no LoRA bias, a plain ``nn.Linear``
-base, not merged, adapters enabled); anything else runs PEFT's forward unchanged.
+adapter saves, loads and merges exactly as before. A call only takes the fused path in the
+plain case (one active adapter that is plain LoRA on a plain ``nn.Linear`` base, no dropout
+in training mode, not merged, adapters enabled); anything else runs PEFT's forward unchanged.
 """
 
 from __future__ import annotations
@@ -55,70 +56,67 @@ def _lora_fn() -> Any:
     return LoraLinearFn
 
 
-def _eligible(layer: Any) -> str | None:
-    """The adapter name when ``layer`` can take the fused path, else None."""
+def _fusable(layer: Any, name: str) -> bool:
+    """Whether adapter ``name`` of ``layer`` is plain LoRA the fused maths computes exactly
+    (dropout aside: that is checked per call, as it only acts in training mode)."""
     import torch
 
-    if getattr(layer, "merged", False) or getattr(layer, "disable_adapters", False):
-        return None
-    active = list(getattr(layer, "active_adapters", []))
-    if len(active) != 1:
-        return None
-    name = active[0]
-    if name not in layer.lora_A or name not in getattr(layer, "lora_B", {}):
-        return None
+    if name not in layer.lora_A or name not in layer.lora_B:
+        return False
     # DoRA and other variants have their own maths.
     if getattr(layer, "use_dora", {}).get(name, False) or name in getattr(
         layer, "lora_variant", {}
     ):
-        return None
-    if getattr(layer, "fan_in_fan_out", False):
-        return None
-    if not isinstance(layer.lora_dropout[name], torch.nn.Identity):
-        return None
-    if type(layer.base_layer) is not torch.nn.Linear:
-        return None
+        return False
+    if getattr(layer, "fan_in_fan_out", False) or type(layer.base_layer) is not torch.nn.Linear:
+        return False
     if getattr(layer.lora_B[name], "bias", None) is not None:
-        return None
+        return False
     weights = (layer.base_layer.weight, layer.lora_A[name].weight, layer.lora_B[name].weight)
-    if len({(t.dtype, t.device) for t in weights}) != 1:
-        return None
-    return str(name)
+    return len({(t.dtype, t.device) for t in weights}) == 1
 
 
 def fuse_lora_linears(model: Any) -> int:
-    """Give every eligible PEFT ``lora.Linear`` in ``model`` the fused forward; returns how many
-    layers got it. Each call still checks the cheap flags that can change after this (merged,
-    adapters disabled or switched, another dtype coming in) and then runs PEFT's own forward."""
+    """Give every PEFT ``lora.Linear`` in ``model`` with at least one plain LoRA adapter the
+    fused forward; returns how many layers got it. Each call picks the path again from what
+    can change later: merged, adapters disabled or switched (the Engine answers as base and as
+    each adapter with one model), dropout in training mode, another dtype coming in. Those
+    run PEFT's own forward. Adapters loaded after this call also run PEFT's own forward."""
+    import torch
     from peft.tuners.lora import Linear as LoraLinear
 
     fn = _lora_fn()
     count = 0
     for module in model.modules():
-        name = _eligible(module) if isinstance(module, LoraLinear) else None
-        if name is None:
+        if not isinstance(module, LoraLinear):
+            continue
+        ok = frozenset(n for n in module.lora_A if _fusable(module, n))
+        if not ok:
             continue
 
         def forward(
-            self: Any, x: Any, *args: Any, _peft: Any = module.forward, _name: str = name, **kw: Any
+            self: Any, x: Any, *args: Any, _peft: Any = module.forward, _ok: Any = ok, **kw: Any
         ) -> Any:
+            active = self.active_adapters
+            name = active[0] if len(active) == 1 else None
             w = self.base_layer.weight
             if (
-                args
+                name not in _ok
+                or args
                 or kw
                 or self.merged
                 or self.disable_adapters
-                or self.active_adapters != [_name]
                 or x.dtype != w.dtype
+                or (self.training and not isinstance(self.lora_dropout[name], torch.nn.Identity))
             ):
                 return _peft(x, *args, **kw)
             return fn.apply(
                 x,
                 w,
                 self.base_layer.bias,
-                self.lora_A[_name].weight,
-                self.lora_B[_name].weight,
-                float(self.scaling[_name]),
+                self.lora_A[name].weight,
+                self.lora_B[name].weight,
+                float(self.scaling[name]),
             )
 
         module.forward = types.MethodType(forward, module)

@@ -149,6 +149,11 @@ class Engine:
             for name, folder in items[1:]:
                 model.load_adapter(str(folder), adapter_name=name)
         model.eval()
+        if named and not torch.cuda.is_available():
+            # One fused op per LoRA layer instead of PEFT's five (measured on CPU only).
+            from assistant_builder.fast_lora import fuse_lora_linears
+
+            fuse_lora_linears(model)
         self.model: Any = model
         self.adapter_hashes = {name: adapter_hash(folder) for name, folder in named.items()}
         self.adapter_id = next(iter(self.adapter_hashes.values()), None)

@@ -277,7 +277,9 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         # Not on CUDA: measured on CPU only; GPU steps there are bound by other costs.
         from assistant_builder.fast_lora import fuse_lora_linears
 
-        log.emit("fused_lora", layers=fuse_lora_linears(trainer.model))
+        # With dropout every training call would take PEFT's path anyway: report 0.
+        fused = fuse_lora_linears(trainer.model) if recipe.lora_dropout == 0 else 0
+        log.emit("fused_lora", layers=fused)
     return trainer, mode
 
 

@@ -88,7 +88,44 @@ def test_fused_layer_falls_back_to_peft_when_merged_or_disabled() -> None:
     torch.testing.assert_close(again, tuned, rtol=1e-5, atol=1e-6)
 
 
-def test_layers_with_dropout_keep_peft_forward() -> None:
+def test_dropout_takes_peft_path_in_training_and_fused_in_eval() -> None:
     from assistant_builder.fast_lora import fuse_lora_linears
 
-    assert fuse_lora_linears(lora_model(dropout=0.1)) == 0
+    peft_model = lora_model(dropout=0.5)
+    fused = copy.deepcopy(peft_model)
+    assert fuse_lora_linears(fused) == 14
+    ids = torch.randint(0, 97, (2, 7))
+    outs = []
+    for model in (peft_model, fused):
+        model.train()
+        torch.manual_seed(1)  # the same dropout masks, if and only if the same path runs
+        with torch.no_grad():
+            outs.append(model(input_ids=ids).logits)
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=0)
+    with torch.no_grad():
+        peft_model.eval()
+        fused.eval()
+        torch.testing.assert_close(
+            fused(input_ids=ids).logits, peft_model(input_ids=ids).logits, rtol=1e-4, atol=1e-5
+        )
+
+
+def test_engine_style_adapter_switching_follows_the_active_adapter() -> None:
+    """Two adapters on one model, switched as the Engine does: each side answers as PEFT."""
+    from assistant_builder.fast_lora import fuse_lora_linears
+
+    model = lora_model()
+    model.add_adapter("second", model.peft_config["default"])
+    for name, p in model.named_parameters():
+        if "second" in name:
+            p.data.normal_(0, 0.1)
+    plain = copy.deepcopy(model)
+    assert fuse_lora_linears(model) == 14
+    ids = torch.randint(0, 97, (2, 7))
+    with torch.no_grad():
+        for adapter in ("default", "second", "default"):
+            model.set_adapter(adapter)
+            plain.set_adapter(adapter)
+            torch.testing.assert_close(
+                model(input_ids=ids).logits, plain(input_ids=ids).logits, rtol=1e-4, atol=1e-5
+            )

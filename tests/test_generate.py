@@ -70,6 +70,28 @@ def test_two_adapters_in_one_model_answer_like_each_alone(
         two.answer(QUESTIONS, system_prompt=SYSTEM, adapter="run3")
 
 
+def test_fused_lora_layers_answer_like_peft_for_each_adapter(two: Engine) -> None:
+    from peft.tuners.lora import Linear as LoraLinear
+
+    lora = [m for m in two.model.modules() if isinstance(m, LoraLinear)]
+    fused = {m: vars(m)["forward"] for m in lora if "forward" in vars(m)}
+    assert lora and len(fused) == len(lora)  # the Engine fused every layer (fast_lora.py)
+    answers = {}
+    for mode in ("fused", "peft"):
+        for m, forward in fused.items():  # PEFT's class forward when the override is removed
+            if mode == "fused":
+                m.forward = forward
+            else:
+                del m.forward
+        answers[mode] = [
+            texts(two.answer(QUESTIONS, system_prompt=SYSTEM, adapter=a, settings=SETTINGS))
+            for a in ("run1", "run2", "base")
+        ]
+    for m, forward in fused.items():
+        m.forward = forward
+    assert answers["fused"] == answers["peft"]
+
+
 def test_batched_equals_one_at_a_time_greedy(two: Engine) -> None:
     for side in ("base", "run2"):
         batched = two.answer(QUESTIONS, system_prompt=SYSTEM, adapter=side, settings=SETTINGS)
