@@ -119,6 +119,6 @@ def fuse_lora_linears(model: Any) -> int:
                 float(self.scaling[name]),
             )
 
-        module.forward = types.MethodType(forward, module)
+        module.forward = types.MethodType(forward, module)  # type: ignore[method-assign]
         count += 1
     return count
