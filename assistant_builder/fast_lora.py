@@ -7,8 +7,9 @@ the default model's 210 LoRA layers that is ~2000 small ops a training step, and
 CPU every op also pays a hand-off between the threads. Here one ``autograd.Function`` does the
 same maths in three matrix products and one ``addmm_`` forward (the LoRA product is added into
 the base output in place, the scaling folded in) and five backward, with no separate multiply
-or add: +3-13% tokens/s per round on the 2-core machine and ~260 MB less peak memory
-(benchmarks/README.md).
+or add. On the 2-core machine: +11% tokens/s in training steps of short rows (paired, in one
+process), ~200-260 MB less peak memory, +10% tokens/s when answering as tuned; no measurable
+change for long rows, where the matmuls dominate (benchmarks/README.md).
 
 Gradients are the same as PEFT's up to float rounding (tests/test_fast_lora.py checks every
 LoRA gradient against PEFT's own path). The parameters are PEFT's own, untouched, so the

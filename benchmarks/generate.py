@@ -1,7 +1,7 @@
 """Generation speed: a question set answered batched versus one question at a time.
 
     python benchmarks/generate.py [--questions 64] [--max-new-tokens 48] [--batch-size 16]
-                                  [--adapter DIR] [--single-sample N]
+                                  [--adapter DIR] [--single-sample N] [--fused-rounds N]
 
 Uses the product's Engine (assistant_builder.generate) with the answer cache off, greedy, as
 the base model (adapter switched off) and as tuned. Without ``--adapter`` the tuned side is a
@@ -13,6 +13,10 @@ Batched answers are the same text as one-at-a-time ones (left padding is masked;
 here as ``same_text``), so the speed-up is free. ``--single-sample N`` answers only the first
 N questions one at a time and compares rates (questions/s), to keep the run short on a slow
 or shared machine.
+
+``--fused-rounds N`` also answers the set batched as tuned N times each with the Engine's
+fused LoRA layers (assistant_builder/fast_lora.py, on by default on CPU) and with PEFT's own
+forward, alternating, and reports the median tokens/s of each and whether the texts agree.
 """
 
 from __future__ import annotations
@@ -38,6 +42,39 @@ def questions(n: int) -> list[str]:
         if q not in seen:
             seen.append(q)
     return [seen[i % len(seen)] for i in range(n)]
+
+
+def fused_vs_peft(engine: Any, qs: list[str], settings: Any, rounds: int) -> dict[str, Any]:
+    """Tuned side, batched: fused LoRA layers against PEFT's forward, rounds alternating."""
+    import statistics
+
+    from peft.tuners.lora import Linear as LoraLinear
+
+    layers = [m for m in engine.model.modules() if isinstance(m, LoraLinear)]
+    fused = {m: vars(m)["forward"] for m in layers if "forward" in vars(m)}
+    rates: dict[str, list[float]] = {"fused": [], "peft": []}
+    texts: dict[str, list[str]] = {}
+    for rnd in range(rounds):
+        for mode in ("fused", "peft") if rnd % 2 == 0 else ("peft", "fused"):
+            for m, forward in fused.items():  # without the override PEFT's own forward runs
+                if mode == "fused":
+                    m.forward = forward  # type: ignore[method-assign]
+                else:
+                    vars(m).pop("forward", None)
+            r = timed(engine, qs, True, settings)
+            rates[mode].append(r["tokens_per_s"])
+            texts[mode] = r["texts"]
+    for m, forward in fused.items():
+        m.forward = forward  # type: ignore[method-assign]
+    same = sum(a == b for a, b in zip(texts["fused"], texts["peft"], strict=True)) / len(qs)
+    return {
+        "fused_layers": len(fused),
+        "lora_layers": len(layers),
+        "tokens_per_s": rates,
+        "median_fused": statistics.median(rates["fused"]),
+        "median_peft": statistics.median(rates["peft"]),
+        "same_text": same,
+    }
 
 
 def random_adapter(path: Path, seed: int = 0) -> Path:
@@ -82,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--batch-size", type=int, default=16, help="the Engine's default")
     p.add_argument("--single-sample", type=int, help="answer only N questions one at a time")
+    p.add_argument(
+        "--fused-rounds",
+        type=int,
+        default=0,
+        help="also time the tuned side with fused LoRA layers vs PEFT's forward, N rounds each",
+    )
     p.add_argument("--adapter", type=Path, help="a trained adapter folder for the tuned side")
     p.add_argument("--out", type=Path, help="JSON path (default benchmarks/out/generate.json)")
     args = p.parse_args(argv)
@@ -114,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for k in ("batched", "single"):
             r[k].pop("texts")
+    if args.fused_rounds:
+        record["fused_vs_peft"] = fused_vs_peft(engine, qs, batched, args.fused_rounds)
     record.update(
         questions=len(qs),
         max_new_tokens=args.max_new_tokens,
@@ -154,6 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{len(qs)} questions, max {args.max_new_tokens} new tokens, batch {args.batch_size}"
         f" (one at a time: {n_single}); target >= {TARGET}x: {record['target_met']}"
     )
+    if "fused_vs_peft" in record:
+        f = record["fused_vs_peft"]
+        print(
+            f"tuned, batched, {args.fused_rounds} rounds: fused LoRA layers "
+            f"{f['median_fused']:.1f} tokens/s vs PEFT's forward {f['median_peft']:.1f} "
+            f"({f['median_fused'] / f['median_peft']:.2f}x; {f['fused_layers']} of "
+            f"{f['lora_layers']} layers fused); same text {f['same_text']:.0%}"
+        )
     print(f"load: {record['uptime_before']}  ->  {record['uptime_after']}\nwrote {path}")
     return 0
 
