@@ -77,7 +77,8 @@ class Recipe(BaseModel):
     fused_lora: bool = Field(
         True,
         description="On CPU, run each LoRA layer as one fused forward/backward (same gradients "
-        "as PEFT, ~25% faster); layers with dropout, DoRA or a 4-bit base keep PEFT's own.",
+        "as PEFT; fewer ops, less memory); needs lora_dropout 0, and DoRA or a 4-bit base "
+        "keep PEFT's own forward.",
     )
     optimizer: str = Field(
         "adamw_torch",

@@ -274,7 +274,8 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         callbacks=callbacks,
     )
     if recipe.fused_lora and not cuda:
-        # Not on CUDA: measured on CPU only; GPU steps there are bound by other costs.
+        # CPU only: measured there. On CUDA the step is bound by other per-step costs
+        # (benchmarks/README.md, GPU) and this path has not been tried.
         from assistant_builder.fast_lora import fuse_lora_linears
 
         # With dropout every training call would take PEFT's path anyway: report 0.
