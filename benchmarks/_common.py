@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -170,11 +171,19 @@ def build_dataset(workspace: Path, sources: list[Path] | None = None) -> Path:
     """``init`` + ``ingest`` + ``dataset`` through the real CLI (the starter FAQ from
     data_templates unless sources are given); returns the workspace's train.jsonl."""
     cli = [PY, "-m", "assistant_builder", "--workspace", str(workspace), "--json"]
+    # The workspace is reused between runs, but only for the same sources: a run with --faq
+    # after one without (or with other files) must not train on the old rows.
+    marker = workspace / "benchmark-sources.json"
+    wanted = json.dumps(sorted(str(Path(p).resolve()) for p in sources or []))
+    if marker.is_file() and marker.read_text(encoding="utf-8") != wanted:
+        shutil.rmtree(workspace)
     if not (workspace / "dataset" / "train.jsonl").is_file():
+        shutil.rmtree(workspace, ignore_errors=True)
         subprocess.run([*cli, "init", "--demo"], check=True, capture_output=True)
         paths = [str(p) for p in sources] if sources else [str(workspace / "demo-data")]
         subprocess.run([*cli, "ingest", *paths], check=True, capture_output=True)
         subprocess.run([*cli, "dataset"], check=True, capture_output=True)
+        marker.write_text(wanted, encoding="utf-8")
     return workspace / "dataset" / "train.jsonl"
 
 

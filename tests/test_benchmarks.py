@@ -92,6 +92,31 @@ def test_aggregate_takes_medians_and_pairs_ratios_by_round(monkeypatch: pytest.M
     assert mod._spread({"mfu": 0.5}, "mfu") == "50%"
 
 
+def test_benchmark_dataset_is_rebuilt_when_the_sources_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = _load("_common", monkeypatch)
+    faqs = []
+    for topic in ("billing", "shipping"):
+        f = tmp_path / f"{topic}.md"
+        f.write_text(
+            f"# {topic} FAQ\n\n## How does {topic} work?\n\n{topic.title()} works in three "
+            f"steps, all described on the {topic} page of your account.\n",
+            encoding="utf-8",
+        )
+        faqs.append(f)
+
+    def questions(path: Path) -> str:
+        return path.read_text(encoding="utf-8")
+
+    ws = tmp_path / "ws"
+    first = questions(common.build_dataset(ws, [faqs[0]]))
+    assert "billing" in first and "shipping" not in first
+    assert questions(common.build_dataset(ws, [faqs[0]])) == first  # same sources: reused
+    second = questions(common.build_dataset(ws, [faqs[1]]))
+    assert "shipping" in second and "billing" not in second
+
+
 def test_rows_cycle_and_table_renders(monkeypatch: pytest.MonkeyPatch) -> None:
     common = _load("_common", monkeypatch)
     assert common.take_rows([{"a": 1}, {"a": 2}], 5) == [{"a": i} for i in (1, 2, 1, 2, 1)]
