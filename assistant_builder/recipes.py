@@ -67,9 +67,9 @@ class Recipe(BaseModel):
     )
     padding_free: bool = Field(
         True,
-        description="Batch rows without padding (flattened, position ids) where it pays: with "
-        "flash-attention on CUDA. Ignored with SDPA attention (CPU), where it gave the same loss "
-        "but ran ~15% slower than length-grouped padded batches.",
+        description="Batch rows end to end without padding (position ids restart per row), "
+        "with attention that keeps the rows apart: flash-attention on CUDA (padded when it is "
+        "not installed), one causal SDPA call per row on CPU.",
     )
     gradient_checkpointing: bool = Field(
         False, description="Trade compute for memory; only worth it on large models."
@@ -79,6 +79,12 @@ class Recipe(BaseModel):
         description="On CPU, run each LoRA layer as one fused forward/backward (same gradients "
         "as PEFT; fewer ops, less memory); needs lora_dropout 0, and DoRA or a 4-bit base "
         "keep PEFT's own forward.",
+    )
+    onednn_linear: bool = Field(
+        True,
+        description="On CPU, compute the frozen fp32 matmuls (the fused LoRA layers' base "
+        "weights, both ways, and the LM head) with oneDNN's linear kernel instead of torch's "
+        "mm, whose BLAS may not use AVX-512 on every CPU; the same results to float rounding.",
     )
     optimizer: str = Field(
         "adamw_torch",

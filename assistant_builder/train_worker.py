@@ -15,10 +15,13 @@ per CPU-second, two interleaved runs each):
   LM head and uses plain cross-entropy: 86-91 (+35 %), the same loss to 5 decimals.
 - What is left is mostly matmul (~70 % of CPU time, ~34 GFLOP/s per thread) and the recipe's
   LoRA dropout (0.05: ~12 % of a step in Bernoulli sampling; 0.0 measured 102 vs 88).
-- Padding-free batches give the same loss (transformers builds a block-diagonal mask from the
-  position ids, so SDPA does isolate the rows) but were ~15 % slower than length-grouped padded
-  batches: SDPA attends over the whole flattened row with a mask. Padding-free pays only with a
-  varlen attention kernel (flash-attention on CUDA), so ``padding_free`` is honoured there only.
+- Padding-free batches through transformers' SDPA give the same loss (a block-diagonal mask
+  from the position ids) but were ~15 % slower than length-grouped padded batches: SDPA attends
+  over the whole flattened row with a mask. With attention that reads the row boundaries
+  (flash-attention on CUDA, ``varlen_attention`` on CPU) they are faster: on CPU the padding
+  of length-grouped batches was still 8-14 % of every linear layer's rows.
+- The frozen matmuls run through oneDNN on CPU (``fast_lora``): the wheel's MKL sgemm did not
+  use AVX-512 on the AMD machine (~150-165 GFLOP/s on 2 cores against oneDNN's ~190-205).
 """
 
 from __future__ import annotations
@@ -63,11 +66,14 @@ class EventLog:
         self.f.flush()
 
 
-def selective_loss(model: Any, inputs: dict[str, Any], num_items: Any) -> tuple[Any, Any, Any]:
+def selective_loss(
+    model: Any, inputs: dict[str, Any], num_items: Any, head: Any = None
+) -> tuple[Any, Any, Any]:
     """Causal-LM loss over the answer tokens only: run the backbone, then project just the
     positions whose next-token label is trained through the LM head. Returns (loss, logits of
     those positions, their targets); the sum is divided by ``num_items`` (all trained tokens of
-    the accumulated batch) exactly as TRL and transformers do, so gradient accumulation holds."""
+    the accumulated batch) exactly as TRL and transformers do, so gradient accumulation holds.
+    ``head`` computes the LM head's logits (default: the model's output embeddings)."""
     import torch
     import torch.nn.functional as F
     from torch.utils.checkpoint import checkpoint
@@ -80,12 +86,12 @@ def selective_loss(model: Any, inputs: dict[str, Any], num_items: Any) -> tuple[
     targets = labels[:, 1:]
     mask = targets != -100
     h, t = hidden[mask], targets[mask]
-    head = lm.get_output_embeddings()
+    head = head or lm.get_output_embeddings()
 
     def chunk_loss(hh: Any, tt: Any) -> Any:
         return F.cross_entropy(head(hh).float(), tt, reduction="sum")
 
-    vocab = head.weight.shape[0]
+    vocab = lm.get_output_embeddings().weight.shape[0]
     if h.shape[0] * vocab <= _MAX_LOGITS:
         logits = head(h).float()
         total = F.cross_entropy(logits, t, reduction="sum")
@@ -106,6 +112,8 @@ def _make_trainer_class() -> Any:
     class SelectiveLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         """SFTTrainer whose loss projects only answer tokens through the LM head (CPU path)."""
 
+        head: Any = None  # set by build_trainer: the LM head through oneDNN's kernel
+
         def compute_loss(
             self,
             model: Any,
@@ -116,7 +124,7 @@ def _make_trainer_class() -> Any:
             import torch
 
             mode = "train" if model.training else "eval"
-            loss, logits, targets = selective_loss(model, inputs, num_items_in_batch)
+            loss, logits, targets = selective_loss(model, inputs, num_items_in_batch, self.head)
             if logits is not None and targets.numel():
                 with torch.no_grad():  # one argmax pass; TRL's entropy tiles cost far more
                     acc = (logits.argmax(-1) == targets).float().mean().item()
@@ -175,12 +183,17 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         model = load_model(recipe.base_model, dtype="bfloat16" if cuda else "float32")
     padding_free = False
     notes = []
-    # On CPU padded length-grouped batches are faster (see the module docstring), so the field
-    # is quietly ignored there; on CUDA it is honoured when flash-attention is installed.
+    # Padding-free batches need attention that reads the row boundaries: flash-attention on
+    # CUDA, our per-row SDPA on CPU (varlen_attention.py).
     if recipe.padding_free and cuda:
         padding_free = _try_flash_attention(model)
         if not padding_free:
             notes.append("padding_free needs flash-attention (pip install flash-attn): padded")
+    elif recipe.padding_free:
+        from assistant_builder.varlen_attention import register
+
+        model.set_attn_implementation(register())
+        padding_free = True
     optim = recipe.optimizer
     if "paged" in optim and not cuda:
         optim = "adamw_torch"
@@ -254,7 +267,9 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         completion_only_loss=True,
         # Batches of similar length waste little compute on padding.
         train_sampling_strategy="group_by_length",
-        include_num_input_tokens_seen="non_padding",
+        # Padding-free rows have no padding to leave out, and the pad token is often the
+        # end-of-turn token, which "non_padding" would not count.
+        include_num_input_tokens_seen="all" if padding_free else "non_padding",
         use_cpu=not cuda,
     )
     callbacks: list[Any] = [_progress_callback(recipe, log)]
@@ -273,14 +288,20 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         peft_config=peft_config,
         callbacks=callbacks,
     )
-    if recipe.fused_lora and not cuda:
+    if not cuda:
         # CPU only: measured there. On CUDA the step is bound by other per-step costs
-        # (benchmarks/README.md, GPU) and this path has not been tried.
-        from assistant_builder.fast_lora import fuse_lora_linears
+        # (benchmarks/README.md, GPU) and these paths have not been tried.
+        from assistant_builder.fast_lora import fuse_lora_linears, onednn_head
 
-        # With dropout every training call would take PEFT's path anyway: report 0.
-        fused = fuse_lora_linears(trainer.model) if recipe.lora_dropout == 0 else 0
-        log.emit("fused_lora", layers=fused)
+        onednn = recipe.onednn_linear and mode == "lora"
+        if recipe.fused_lora:
+            # With dropout every training call would take PEFT's path anyway: report 0.
+            n = fuse_lora_linears(trainer.model, onednn) if recipe.lora_dropout == 0 else 0
+            log.emit("fused_lora", layers=n)
+        lm: Any = trainer.model
+        head = onednn_head(lm.get_output_embeddings()) if onednn else None
+        trainer.head = head  # type: ignore[union-attr]
+        log.emit("onednn_linear", head=head is not None)
     return trainer, mode
 
 

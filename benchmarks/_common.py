@@ -219,22 +219,34 @@ def token_lengths(rows: list[dict[str, Any]]) -> list[int]:
 def matmul_peak(
     sizes: tuple[int, ...] = (1024, 2048, 3072), seconds: float = 1.5
 ) -> dict[str, Any]:
-    """Best fp32 GFLOP/s of torch.matmul on square matrices, with torch's default thread count
-    (all cores). Each size runs for about ``seconds``; the best single timing counts, since on
-    a shared machine the slow ones measure the neighbours, not the hardware."""
+    """Best fp32 GFLOP/s of a square matrix product, with torch's default thread count (all
+    cores), through each kernel library torch offers on CPU: ``torch.matmul`` (its BLAS, MKL
+    in the PyPI wheels) and oneDNN's linear op, which the trainer uses for the frozen layers
+    (assistant_builder/fast_lora.py). MKL does not use AVX-512 on every CPU; on the 2-core
+    AMD machine of benchmarks/README.md oneDNN ran squares ~30% faster. Each size and kernel
+    runs for about ``seconds``; the best single timing counts, since on a shared machine the
+    slow ones measure the neighbours, not the hardware."""
     import torch
 
     result: dict[str, Any] = {"threads": torch.get_num_threads(), "by_size": {}}
+    onednn = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
     for n in sizes:
         a, b = torch.randn(n, n), torch.randn(n, n)
-        torch.matmul(a, b)  # warm up the allocator and the kernels
-        best, end = float("inf"), time.perf_counter() + seconds
-        reps = 0
-        while time.perf_counter() < end or reps < 2:
-            t = time.perf_counter()
-            torch.matmul(a, b)
-            best = min(best, time.perf_counter() - t)
-            reps += 1
-        result["by_size"][str(n)] = round(2 * n**3 / best / 1e9, 1)
+        kernels = {"matmul": lambda a=a, b=b: torch.matmul(a, b)}
+        if onednn is not None:
+            kernels["onednn"] = lambda a=a, b=b: onednn(a, b, None, "none", [], "")
+        for name, run in kernels.items():
+            try:
+                run()  # warm up the allocator and the kernels
+            except RuntimeError:
+                continue
+            best, end = float("inf"), time.perf_counter() + seconds
+            reps = 0
+            while time.perf_counter() < end or reps < 2:
+                t = time.perf_counter()
+                run()
+                best = min(best, time.perf_counter() - t)
+                reps += 1
+            result["by_size"][f"{name} {n}"] = round(2 * n**3 / best / 1e9, 1)
     result["gflops"] = max(result["by_size"].values())
     return result

@@ -35,8 +35,11 @@ to LoRA:
   token forward, x3 with the backward; T = the row's own length (padding is not counted).
 The LM head is counted on every token, as the standard formula does, though our trainer
 projects only the answer tokens (saved work, which shows up as speed). The peak is the best
-fp32 torch.matmul GFLOP/s measured in the same run (before, between rounds and after). Until
-2026-11-28 only the 4 x N term was counted; it is still printed as ``MFU (4N)``.
+fp32 GFLOP/s of a square product measured in the same run (before, between rounds and after)
+through both kernel libraries torch has on CPU, ``torch.matmul`` (MKL) and oneDNN, since the
+trainer uses oneDNN for its frozen matmuls: a peak from MKL alone would flatter it by ~30% on
+AMD CPUs where MKL does not use AVX-512. Until 2026-11-28 only the 4 x N term was counted;
+it is still printed as ``MFU (4N)``; until the oneDNN kernels, the peak was torch.matmul's.
 """
 
 from __future__ import annotations

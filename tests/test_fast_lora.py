@@ -51,14 +51,24 @@ def loss_and_grads(model: Any, ids: Any) -> tuple[float, dict[str, Any]]:
     return loss.item(), grads
 
 
+def needs_onednn() -> None:
+    from assistant_builder.fast_lora import onednn_linear_works
+
+    if not onednn_linear_works():
+        pytest.skip("this torch build has no working oneDNN linear op (the trainer keeps mm)")
+
+
+@pytest.mark.parametrize("onednn", [False, True], ids=["mm", "onednn"])
 @pytest.mark.parametrize("bias", [False, True])
-def test_fused_gradients_equal_peft(bias: bool) -> None:
+def test_fused_gradients_equal_peft(bias: bool, onednn: bool) -> None:
     from assistant_builder.fast_lora import fuse_lora_linears
 
+    if onednn:
+        needs_onednn()
     peft_model = lora_model(bias=bias)
     fused = copy.deepcopy(peft_model)
     # 7 projections x 2 layers; the LM head is not a LoRA target ("all-linear" leaves it out).
-    assert fuse_lora_linears(fused) == 14
+    assert fuse_lora_linears(fused, onednn=onednn) == 14
     ids = torch.randint(0, 97, (3, 11))
     loss_p, grads_p = loss_and_grads(peft_model, ids)
     loss_f, grads_f = loss_and_grads(fused, ids)
@@ -129,3 +139,26 @@ def test_engine_style_adapter_switching_follows_the_active_adapter() -> None:
             torch.testing.assert_close(
                 model(input_ids=ids).logits, plain(input_ids=ids).logits, rtol=1e-4, atol=1e-5
             )
+
+
+def test_onednn_head_equals_the_linear_layer_and_steps_aside_when_trainable() -> None:
+    from assistant_builder.fast_lora import onednn_head
+
+    needs_onednn()
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(32, 97, bias=False)
+    layer.weight.requires_grad_(False)  # frozen, as the tied LM head is under LoRA
+    head = onednn_head(layer)
+    assert head is not None
+    h = torch.randn(13, 32)
+    ours, ref = h.clone().requires_grad_(), h.clone().requires_grad_()
+    g = torch.randn(13, 97)
+    (head(ours) * g).sum().backward()
+    (layer(ref) * g).sum().backward()
+    torch.testing.assert_close(head(h), layer(h), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours.grad, ref.grad, rtol=1e-4, atol=1e-5)
+
+    layer.weight.requires_grad_(True)  # trained after all: the layer's own path, weight grad
+    head(h).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    assert onednn_head(torch.nn.Linear(32, 97)) is None  # a bias, or trainable: not taken

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from assistant_builder.errors import UserError
+from assistant_builder.fast_lora import onednn_linear_works
 from assistant_builder.recipes import Recipe
 from assistant_builder.train import (
     TrainHandle,
@@ -127,8 +128,12 @@ def test_lora_run_end_to_end(ws: Any, tiny_model: str) -> None:
     evs = events(run_dir)
     mode = next(e for e in evs if e["event"] == "mode")
     assert mode["mode"] == "lora" and "no CUDA" in mode["why"]
+    # Rows go unpadded on CPU too, with the per-row attention (varlen_attention.py).
+    assert mode["padding_free"] is True
     fused = next(e for e in evs if e["event"] == "fused_lora")
     assert fused["layers"] == 2 * 7  # every projection of both layers (fast_lora.py)
+    onednn = next(e for e in evs if e["event"] == "onednn_linear")
+    assert onednn["head"] is onednn_linear_works()  # the frozen LM head through oneDNN
     logs = [e for e in evs if e["event"] == "log"]
     assert [e["step"] for e in logs] == [1, 2, 3, 4, 5, 6]
     for e in logs:

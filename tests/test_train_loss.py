@@ -4,6 +4,7 @@ early stopping, and one QLoRA step on CPU."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,19 @@ def test_labels_cover_the_answer_and_its_end_of_turn_only(tmp_path: Path, tiny_m
         assert im_end in labels[first:], "the end-of-turn token must be learned"
         assert tok.decode(ids[first:]) == answer + "<|im_end|>\n"
 
-    # The collator pads with <|im_end|> but labels padding -100 by position, not by token id.
+    # Padding-free (the default): rows end to end in one, each still ending in a trained
+    # "<|im_end|>", "\n", and no row's first token is a target of the row before it.
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1
+    edges = batch["cu_seq_lens_q"].tolist()
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    assert len(edges) == 5 and edges[-1] == ids.shape[0]
+    for start, end in itertools.pairwise(edges):
+        assert labels[start] == -100 and batch["position_ids"][0, start] == 0
+        assert labels[end - 2] == im_end and ids[end - 2] == im_end
+
+    # Padded: the collator pads with <|im_end|> but labels padding -100 by position, not by id.
+    trainer, _ = build(tmp_path, recipe(tiny_model, padding_free=False))
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     for row_ids, row_labels, row_mask in zip(
         batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True
@@ -87,6 +100,11 @@ def test_selective_loss_equals_the_full_logits_loss(
     g_full = grads(full)
     loss, _, _ = train_worker.selective_loss(model, batch, n)
     g_sel = grads(loss)
+    if trainer.head is not None:  # the LM head through oneDNN (fast_lora.onednn_head)
+        with_head, _, _ = train_worker.selective_loss(model, batch, n, trainer.head)
+        assert with_head.item() == pytest.approx(loss.item(), rel=1e-5)
+        for a, b in zip(g_sel, grads(with_head), strict=True):
+            assert torch.allclose(a, b, atol=1e-6)
     monkeypatch.setattr(train_worker, "_MAX_LOGITS", 3 * 49152)  # force checkpointed chunks
     chunked, logits, _ = train_worker.selective_loss(model, batch, n)
     assert logits is None
