@@ -95,7 +95,11 @@ def onednn_head(layer: Any) -> Any:
     """``layer(x)`` for a frozen, bias-free fp32 CPU linear layer (the LM head) computed with
     oneDNN's linear kernel both ways (logits, and the gradient at the hidden states); or None
     when that does not apply. Falls back to ``layer(x)`` on any call where the weight has
-    become trainable or the input is not a plain (rows, features) fp32 matrix."""
+    become trainable or changed, or the input is not a plain (rows, features) fp32 matrix.
+
+    The gradient's weight, W^T, is prepacked once into oneDNN's layout (one extra copy of
+    the head, 113 MB for the default model): for this shape (K = the 49k vocabulary) the
+    kernel ran at ~135 GFLOP/s from the dense weight and ~190 from the packed one."""
     import torch
 
     w = getattr(layer, "weight", None)
@@ -109,21 +113,26 @@ def onednn_head(layer: Any) -> Any:
     ):
         return None
     linear = torch.ops.mkldnn._linear_pointwise
+    packed_t = torch.ops.mkldnn._reorder_linear_weight(w.detach().t().contiguous(), 256)
+    stamp = (w.data_ptr(), w._version)
 
     class HeadFn(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any, weight: Any) -> Any:
-            ctx.save_for_backward(weight)
             return linear(x, weight, None, "none", [], "")
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
-            (weight,) = ctx.saved_tensors
-            return linear(grad, weight.t(), None, "none", [], ""), None
+            return linear(grad, packed_t, None, "none", [], ""), None
 
     def apply(x: Any) -> Any:
         cur = layer.weight
-        if cur.requires_grad or x.dim() != 2 or x.dtype != cur.dtype:
+        if (
+            cur.requires_grad
+            or (cur.data_ptr(), cur._version) != stamp
+            or x.dim() != 2
+            or x.dtype != cur.dtype
+        ):
             return layer(x)
         return HeadFn.apply(x, cur)
 

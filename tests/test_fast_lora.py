@@ -158,6 +158,13 @@ def test_onednn_head_equals_the_linear_layer_and_steps_aside_when_trainable() ->
     torch.testing.assert_close(head(h), layer(h), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(ours.grad, ref.grad, rtol=1e-4, atol=1e-5)
 
+    with torch.no_grad():  # changed in place (a merge, say): the packed W^T is stale now
+        layer.weight.mul_(2)
+    ours, ref = h.clone().requires_grad_(), h.clone().requires_grad_()
+    (head(ours) * g).sum().backward()
+    (layer(ref) * g).sum().backward()
+    torch.testing.assert_close(ours.grad, ref.grad, rtol=1e-4, atol=1e-5)
+
     layer.weight.requires_grad_(True)  # trained after all: the layer's own path, weight grad
     head(h).sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
