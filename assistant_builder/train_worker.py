@@ -11,7 +11,7 @@ per CPU-second, two interleaved runs each):
 
 - TRL's default loss runs a chunked LM head over *every* position on devices without Triton
   (prompt tokens included) and computes entropy and top-1 accuracy tiles on the side: 64-66.
-  The selective loss (:func:`selective_loss`) projects only the answer positions through the
+  The selective loss (``selective_loss.py``) projects only the answer positions through the
   LM head and uses plain cross-entropy: 86-91 (+35 %), the same loss to 5 decimals.
 - What is left is mostly matmul (~70 % of CPU time, ~34 GFLOP/s per thread) and the recipe's
   LoRA dropout (0.05: ~12 % of a step in Bernoulli sampling; 0.0 measured 102 vs 88).
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.recipes import Recipe, load_recipe
+from assistant_builder.selective_loss import selective_loss_trainer
 from assistant_builder.train import (
     describe_failure,
     last_checkpoint,
@@ -48,9 +49,6 @@ from assistant_builder.workspace import atomic_write_json
 
 _STOP = {"requested": False}
 _RATE = {"tokens0": 0}
-# Above this many logits (answer tokens x vocabulary) the LM head runs in checkpointed chunks,
-# so a long batch on a big-vocabulary model does not hold several GB of logits at once.
-_MAX_LOGITS = 64 * 1024 * 1024
 
 
 def _on_signal(signum: int, _frame: Any) -> None:
@@ -64,79 +62,6 @@ class EventLog:
     def emit(self, kind: str, **data: Any) -> None:
         self.f.write(json.dumps({"event": kind, "time": time.time(), **data}) + "\n")
         self.f.flush()
-
-
-def selective_loss(
-    model: Any, inputs: dict[str, Any], num_items: Any, head: Any = None
-) -> tuple[Any, Any, Any]:
-    """Causal-LM loss over the answer tokens only: run the backbone, then project just the
-    positions whose next-token label is trained through the LM head. Returns (loss, logits of
-    those positions, their targets); the sum is divided by ``num_items`` (all trained tokens of
-    the accumulated batch) exactly as TRL and transformers do, so gradient accumulation holds.
-    ``head`` computes the LM head's logits (default: the model's output embeddings)."""
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.checkpoint import checkpoint
-
-    labels = inputs["labels"]
-    forward = {k: v for k, v in inputs.items() if k != "labels"}
-    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    backbone = getattr(lm, lm.base_model_prefix)
-    hidden = backbone(**forward, use_cache=False).last_hidden_state[:, :-1]
-    targets = labels[:, 1:]
-    mask = targets != -100
-    h, t = hidden[mask], targets[mask]
-    head = head or lm.get_output_embeddings()
-
-    def chunk_loss(hh: Any, tt: Any) -> Any:
-        return F.cross_entropy(head(hh).float(), tt, reduction="sum")
-
-    vocab = lm.get_output_embeddings().weight.shape[0]
-    if h.shape[0] * vocab <= _MAX_LOGITS:
-        logits = head(h).float()
-        total = F.cross_entropy(logits, t, reduction="sum")
-    else:
-        logits = None
-        rows = max(1, _MAX_LOGITS // vocab)
-        total = sum(
-            checkpoint(chunk_loss, hh, tt, use_reentrant=False)
-            for hh, tt in zip(h.split(rows), t.split(rows), strict=True)
-        )
-    n = mask.sum() if num_items is None else num_items
-    return total / torch.as_tensor(n, device=total.device).clamp(min=1), logits, t
-
-
-def _make_trainer_class() -> Any:
-    from trl import SFTTrainer
-
-    class SelectiveLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
-        """SFTTrainer whose loss projects only answer tokens through the LM head (CPU path)."""
-
-        head: Any = None  # set by build_trainer: the LM head through oneDNN's kernel
-
-        def compute_loss(
-            self,
-            model: Any,
-            inputs: dict[str, Any],
-            return_outputs: bool = False,
-            num_items_in_batch: Any = None,
-        ) -> Any:
-            import torch
-
-            mode = "train" if model.training else "eval"
-            loss, logits, targets = selective_loss(model, inputs, num_items_in_batch, self.head)
-            if logits is not None and targets.numel():
-                with torch.no_grad():  # one argmax pass; TRL's entropy tiles cost far more
-                    acc = (logits.argmax(-1) == targets).float().mean().item()
-                self._metrics[mode]["mean_token_accuracy"].append(acc)
-            if mode == "train":
-                if "attention_mask" in inputs:
-                    self._total_train_tokens += int(inputs["attention_mask"].sum())
-                else:
-                    self._total_train_tokens += int(inputs["input_ids"].numel())
-            return (loss, None) if return_outputs else loss
-
-    return SelectiveLossSFTTrainer
 
 
 def _fits(tokenizer: Any, rows: list[dict[str, Any]], max_len: int) -> list[dict[str, Any]]:
@@ -279,7 +204,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
 
         callbacks.append(EarlyStoppingCallback(recipe.early_stopping_patience or 1))
     # On CUDA TRL's Triton LM-head kernel already scores only the answer positions.
-    cls = SFTTrainer if cuda else _make_trainer_class()
+    cls = SFTTrainer if cuda else selective_loss_trainer()
     trainer = cls(
         model=model,
         args=config,

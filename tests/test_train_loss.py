@@ -82,7 +82,7 @@ def test_selective_loss_equals_the_full_logits_loss(
 ) -> None:
     import torch
 
-    from assistant_builder import train_worker
+    from assistant_builder import selective_loss
 
     trainer, _ = build(tmp_path, recipe(tiny_model, lora_dropout=0.0))
     model = trainer.model
@@ -98,15 +98,15 @@ def test_selective_loss_equals_the_full_logits_loss(
     lm = model.get_base_model()
     full = lm.__class__.forward(lm, **batch, use_cache=False).loss  # transformers' own loss
     g_full = grads(full)
-    loss, _, _ = train_worker.selective_loss(model, batch, n)
+    loss, _, _ = selective_loss.selective_loss(model, batch, n)
     g_sel = grads(loss)
     if trainer.head is not None:  # the LM head through oneDNN (fast_lora.onednn_head)
-        with_head, _, _ = train_worker.selective_loss(model, batch, n, trainer.head)
+        with_head, _, _ = selective_loss.selective_loss(model, batch, n, trainer.head)
         assert with_head.item() == pytest.approx(loss.item(), rel=1e-5)
         for a, b in zip(g_sel, grads(with_head), strict=True):
             assert torch.allclose(a, b, atol=1e-6)
-    monkeypatch.setattr(train_worker, "_MAX_LOGITS", 3 * 49152)  # force checkpointed chunks
-    chunked, logits, _ = train_worker.selective_loss(model, batch, n)
+    monkeypatch.setattr(selective_loss, "_MAX_LOGITS", 3 * 49152)  # force checkpointed chunks
+    chunked, logits, _ = selective_loss.selective_loss(model, batch, n)
     assert logits is None
     g_chunk = grads(chunked)
     assert loss.item() == pytest.approx(full.item(), rel=1e-5)
