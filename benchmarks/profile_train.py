@@ -47,7 +47,14 @@ BUCKETS = [
     "other ops",
     "outside torch ops",
 ]
-_MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear"}
+_MATMULS = {
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::matmul",
+    "aten::linear",
+    "mkldnn::_linear_pointwise",  # the frozen matmuls through oneDNN (fast_lora.py)
+}
 
 
 def head_dims(vocab: int) -> set[int]:
