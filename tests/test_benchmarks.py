@@ -167,3 +167,17 @@ def test_gpu_script_skips_cleanly_without_cuda(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "skipped" in proc.stdout and "no CUDA GPU" in data["skipped"]
     assert data["machine"]["nproc"] >= 1 and "load average" in data["uptime_before"]
+
+
+def test_matmul_peak_counts_the_kernels_the_trainer_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MFU bar is the best of torch.matmul and oneDNN (which fast_lora uses for the frozen
+    matmuls); a peak from MKL alone would flatter the trainer where oneDNN is faster."""
+    from assistant_builder.fast_lora import onednn_linear_works
+
+    common = _load("_common", monkeypatch)
+    peak = common.matmul_peak(sizes=(64,), seconds=0.01)
+    kernels = {key.split()[0] for key in peak["by_size"]}
+    assert "matmul" in kernels
+    if onednn_linear_works():
+        assert "onednn" in kernels
+    assert peak["gflops"] == max(peak["by_size"].values()) > 0
