@@ -21,13 +21,14 @@ oneDNN (``onednn=True`` in training, and :func:`onednn_head` for the frozen LM h
 frozen fp32 matmuls, forward and input gradient, go through oneDNN's linear kernel instead of
 ``torch.mm``. The PyPI wheel's ``mm`` is MKL's sgemm, which on the project's AMD machine ran at
 ~150-165 GFLOP/s on 2 cores for these shapes, against ~185-205 for oneDNN (AVX-512 brgemm
-kernels) on the same dense weights, and 2x for the LM head's forward (a 49k-wide output). No
-copies of the weights are made; prepacking them into oneDNN's blocked layout gained only
-~5% more in the forward for an extra copy of every weight, so it is not done.
+kernels) on the same dense weights, and 2x for the LM head's forward (a 49k-wide output). The
+layers' weights are not copied: prepacking them into oneDNN's blocked layout gained only ~2%
+for an extra copy of every weight. Only the LM head's W^T is prepacked (see onednn_head).
 """
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -73,6 +74,7 @@ def _lora_fn(onednn: bool) -> Any:
     return LoraLinearFn
 
 
+@functools.cache
 def onednn_linear_works() -> bool:
     """Whether this torch has oneDNN's fp32 linear op and it computes what ``mm`` does (checked
     once on a small case; a torch without it, or one that disagrees, keeps plain ``mm``)."""

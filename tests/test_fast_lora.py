@@ -8,26 +8,16 @@ import copy
 from typing import Any
 
 import pytest
+from tiny_models import in_memory_llama
 
 torch = pytest.importorskip("torch")
 
 
 def lora_model(dropout: float = 0.0, bias: bool = False) -> Any:
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(
-        vocab_size=97,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        attention_bias=bias,
-    )
-    torch.manual_seed(0)
     model = get_peft_model(
-        LlamaForCausalLM(cfg),
+        in_memory_llama(attention_bias=bias),
         LoraConfig(
             r=4,
             lora_alpha=8,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tiny_models import in_memory_llama
 
 torch = pytest.importorskip("torch")
 
@@ -15,19 +16,7 @@ LENGTHS = [5, 11, 3, 8]  # rows of unequal length: padding in one mode, boundari
 
 
 def tiny_llama(attn: str) -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(
-        vocab_size=97,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,  # grouped-query attention, like SmolLM2
-        attn_implementation=attn,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(cfg)
+    return in_memory_llama(attn_implementation=attn)
 
 
 def examples() -> list[dict[str, Any]]:

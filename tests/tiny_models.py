@@ -1,4 +1,5 @@
-"""A tiny random Llama with the default model's tokenizer, and random LoRA adapters for it.
+"""A tiny random Llama with the default model's tokenizer, and random LoRA adapters for it;
+and an in-memory one with a 97-token vocabulary for tests of the model's maths alone.
 
 Built in seconds from a LlamaConfig, so the engine's real code paths (chat template, left
 padding, PEFT adapter switching) run in the fast test suite without the 135M default model.
@@ -7,10 +8,29 @@ padding, PEFT adapter switching) run in the fast test suite without the 135M def
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from assistant_builder.workspace import Workspace
+
+
+def in_memory_llama(**config: Any) -> Any:
+    """A 2-layer Llama (width 32, 4 heads on 2 key/value heads: grouped-query attention like
+    SmolLM2) with a 97-token vocabulary, seeded; ``config`` overrides LlamaConfig fields."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    base: dict[str, Any] = dict(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(**{**base, **config}))
 
 
 def build_tiny_base(folder: Path, seed: int = 0) -> Path:
