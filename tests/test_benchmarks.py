@@ -35,6 +35,7 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("gpu", "--models"),
         ("profile_train", "--steps"),
         ("plain_trl", "--fair"),
+        ("step_breakdown", "--batch-size"),
     ],
 )
 def test_every_script_has_help_with_its_size_flags(
@@ -181,3 +182,51 @@ def test_matmul_peak_counts_the_kernels_the_trainer_uses(monkeypatch: pytest.Mon
     if onednn_linear_works():
         assert "onednn" in kernels
     assert peak["gflops"] == max(peak["by_size"].values()) > 0
+
+
+@pytest.mark.slow
+def test_step_breakdown_times_every_frozen_matmul(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-place timing sees each frozen matmul of the default model once per direction
+    (the first layer's q/k/v need no input gradient), counts the FLOPs of the rows actually in
+    the batch, times attention, and puts every patched function back."""
+    import torch
+    from transformers import AttentionInterface
+
+    import assistant_builder.fast_lora as fast_lora
+    from assistant_builder.varlen_attention import NAME, varlen_sdpa_forward
+
+    mod = _load("step_breakdown", monkeypatch)
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"How do I reset my password, case {i}?"},
+                {"role": "assistant", "content": "Open Settings, then Security, then Reset."},
+            ]
+        }
+        for i in range(6)
+    ]
+    op, make_fn = torch.ops.mkldnn._linear_pointwise, fast_lora._lora_fn
+    res = mod.timed_run(rows, steps=3, batch=2, workdir=tmp_path)
+    assert torch.ops.mkldnn._linear_pointwise is op and fast_lora._lora_fn is make_fn
+    assert AttentionInterface()[NAME] is varlen_sdpa_forward
+
+    steps, layers, tokens = res["steps_timed"], res["model"]["layers"], res["tokens"]
+    assert steps == 2 and tokens > 0
+    mm = {(m["dir"], m["in"], m["out"]): m for m in res["matmuls"]}
+    fwd = sum(
+        m["calls"] for (d, i, o), m in mm.items() if d == "fwd" and res["vocab"] not in (i, o)
+    )
+    bwd = sum(
+        m["calls"] for (d, i, o), m in mm.items() if d == "bwd" and res["vocab"] not in (i, o)
+    )
+    assert fwd == 7 * layers * steps
+    assert bwd == (7 * layers - 3) * steps
+    gate_up = mm[("fwd", 576, 1536)]  # gate and up: 2 per layer, over every token of the rows
+    assert gate_up["gflop"] * 1e9 == pytest.approx(2 * tokens * 576 * 1536 * 2 * layers)
+    assert mm[("fwd", 576, res["vocab"])]["calls"] == steps  # the head, answer tokens only
+    assert mm[("bwd", res["vocab"], 576)]["calls"] == steps
+    parts = res["buckets"]
+    assert parts["attention (per-row SDPA, forward + backward)"] > 0
+    assert parts["frozen matmuls (oneDNN)"] > parts["LoRA products + fused-layer overhead"] > 0
