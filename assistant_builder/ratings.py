@@ -10,9 +10,8 @@ committed transaction (autocommit, WAL, ``synchronous=FULL``) before ``rate`` re
 TUI, a crash or a power cut loses at most the rating being typed. Nothing is ever deleted;
 undo marks a rating ``undone_at`` so the history stays auditable.
 
-Schema changes follow the simonw/llm pattern: :data:`MIGRATIONS` is an append-only list of
-named migrations and the ``_migrations`` table records which ones a database has had. Never
-edit or reorder an existing migration; add a new one at the end.
+Schema changes follow the simonw/llm pattern: append-only named migrations, in
+``ratings_schema.py`` (never edit or reorder one; add a new one at the end).
 """
 
 from __future__ import annotations
@@ -26,93 +25,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.metrics import wilson_interval
+from assistant_builder.ratings_schema import MIGRATIONS, Migration, migrate, utc_now
 from assistant_builder.workspace import atomic_write_text
 
 VERDICTS = ("A", "B", "tie", "both_bad")
 NO_SOURCE = "(no source)"  # by_source key for comparisons made without a source document
-
-# (name, statements). Append only: a database records applied names, not a version number, so
-# an edited migration would silently never run on databases that already applied the old one.
-Migration = tuple[str, tuple[str, ...]]
-MIGRATIONS: list[Migration] = [
-    (
-        "m001_initial",
-        (
-            """CREATE TABLE comparisons (
-                id INTEGER PRIMARY KEY,
-                created TEXT NOT NULL,
-                question TEXT NOT NULL,
-                reference TEXT NOT NULL DEFAULT '',
-                source TEXT,
-                -- the models as shown: model_a is whatever the coin put on side A
-                model_a TEXT NOT NULL,
-                model_b TEXT NOT NULL,
-                answer_a TEXT NOT NULL,
-                answer_b TEXT NOT NULL,
-                -- 1 when the caller's right-hand model landed on side A (the recorded shuffle)
-                swapped INTEGER NOT NULL CHECK (swapped IN (0, 1)),
-                CHECK (model_a <> model_b)
-            )""",
-            """CREATE TABLE ratings (
-                id INTEGER PRIMARY KEY,
-                comparison_id INTEGER NOT NULL REFERENCES comparisons(id),
-                rater TEXT NOT NULL,
-                verdict TEXT NOT NULL CHECK (verdict IN ('A', 'B', 'tie', 'both_bad')),
-                score_a INTEGER CHECK (score_a BETWEEN 1 AND 5),
-                score_b INTEGER CHECK (score_b BETWEEN 1 AND 5),
-                note TEXT NOT NULL DEFAULT '',
-                created TEXT NOT NULL,
-                revealed_at TEXT,
-                undone_at TEXT
-            )""",
-            "CREATE INDEX ratings_by_comparison ON ratings(comparison_id)",
-            # One live rating per rater and pair: re-rating needs an explicit undo first.
-            """CREATE UNIQUE INDEX ratings_one_live_per_rater
-                ON ratings(comparison_id, rater) WHERE undone_at IS NULL""",
-        ),
-    ),
-]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the migrations ``conn`` has not had yet, each in its own transaction; return their
-    names. ``conn`` must be in autocommit mode (``isolation_level=None``)."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
-    )
-    applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    unknown = applied - {name for name, _ in migrations}
-    if unknown:
-        raise UserError(
-            "ratings.db was written by a newer assistant-builder "
-            f"(unknown migrations: {', '.join(sorted(unknown))}); upgrade to open it"
-        )
-    done: list[str] = []
-    for name, statements in migrations:
-        if name in applied:
-            continue
-        # SQLite DDL is transactional: a failing statement leaves no half-applied migration.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        done.append(name)
-    return done
 
 
 @dataclass(frozen=True)
@@ -245,7 +167,7 @@ class RatingStore:
                 cur = conn.execute(
                     "INSERT INTO comparisons (created, question, reference, source, model_a,"
                     " model_b, answer_a, answer_b, swapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (_now(), question, reference, source, a, b, ans_a, ans_b, int(swapped)),
+                    (utc_now(), question, reference, source, a, b, ans_a, ans_b, int(swapped)),
                 )
                 assert cur.lastrowid is not None
                 out.append(BlindPair(cur.lastrowid, question, ans_a, ans_b, reference, source))
@@ -296,7 +218,7 @@ class RatingStore:
             raise UserError("rater name must not be empty")
         score_a = _check_score("score_a", score_a)
         score_b = _check_score("score_b", score_b)
-        now = _now()
+        now = utc_now()
         with self._lock:
             row = self._conn.execute(
                 "SELECT model_a, model_b FROM comparisons WHERE id = ?", (pair_id,)
@@ -328,7 +250,7 @@ class RatingStore:
             ).fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE ratings SET undone_at = ? WHERE id = ?", (_now(), row["id"]))
+            conn.execute("UPDATE ratings SET undone_at = ? WHERE id = ?", (utc_now(), row["id"]))
         return int(row["comparison_id"])
 
     # -- reading and export ----------------------------------------------------------------
