@@ -90,22 +90,19 @@ def timed_run(rows: list[dict[str, Any]], steps: int, batch: int, workdir: Path)
 
     def timed_lora_fn(onednn: bool) -> Any:
         fn = make_fn(onednn)
-        fwd, bwd = fn.forward, fn.backward
+
+        def timed(step: Any) -> Any:
+            def run(ctx: Any, *args: Any) -> Any:
+                t0 = clock()
+                out = step(ctx, *args)
+                seconds["lora layers"] += (clock() - t0) * on["timing"]
+                return out
+
+            return staticmethod(run)
 
         class Timed(fn):  # type: ignore[misc, valid-type]
-            @staticmethod
-            def forward(ctx: Any, *args: Any) -> Any:
-                t0 = clock()
-                out = fwd(ctx, *args)
-                seconds["lora layers"] += (clock() - t0) * on["timing"]
-                return out
-
-            @staticmethod
-            def backward(ctx: Any, *args: Any) -> Any:
-                t0 = clock()
-                out = bwd(ctx, *args)
-                seconds["lora layers"] += (clock() - t0) * on["timing"]
-                return out
+            forward = timed(fn.forward)
+            backward = timed(fn.backward)
 
         return Timed
 
