@@ -1,5 +1,5 @@
 import sys
 
-from assistant_builder.cli import main
+from assistant_builder.cli.main import main
 
 sys.exit(main())

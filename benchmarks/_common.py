@@ -204,7 +204,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def token_lengths(rows: list[dict[str, Any]]) -> list[int]:
     """Tokens of each whole conversation through the default model's chat template: the
     non-padding tokens any trainer has to process for that row."""
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     tok = load_tokenizer("default")
     out = []

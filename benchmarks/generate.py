@@ -3,7 +3,7 @@
     python benchmarks/generate.py [--questions 64] [--max-new-tokens 48] [--batch-size 16]
                                   [--adapter DIR] [--single-sample N] [--fused-rounds N]
 
-Uses the product's Engine (assistant_builder.generate) with the answer cache off, greedy, as
+Uses the product's Engine (assistant_builder.models.engine) with the answer cache off, greedy, as
 the base model (adapter switched off) and as tuned. Without ``--adapter`` the tuned side is a
 LoRA adapter r=16 on every linear layer with random, non-zero B (so it changes the answers and
 costs what a trained one costs). Questions: the user questions of the starter FAQ dataset
@@ -82,7 +82,7 @@ def random_adapter(path: Path, seed: int = 0) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from assistant_builder.models import load_model
+    from assistant_builder.models.loading import load_model
 
     torch.manual_seed(seed)
     model = get_peft_model(
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     record = start_record()
-    from assistant_builder.generate import Engine, GenSettings
+    from assistant_builder.models.engine import Engine, GenSettings
 
     qs = questions(args.questions)
     adapter = args.adapter or random_adapter(OUT / "gen-random-adapter")

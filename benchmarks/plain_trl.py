@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from assistant_builder.models import load_tokenizer, resolve_base_model
+    from assistant_builder.models.loading import load_tokenizer, resolve_base_model
 
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     dataset = Dataset.from_list([{"messages": r["messages"]} for r in rows])

@@ -132,9 +132,9 @@ def profiled_train(trainer: Any, out: Path) -> None:
 
 def _ab_side(rows_path: Path, steps: int, batch: int, out: Path) -> None:
     """assistant-builder's own trainer (train_worker.build_trainer), default recipe."""
-    from assistant_builder.recipes import load_recipe
-    from assistant_builder.train import prepare_run
-    from assistant_builder.train_worker import EventLog, build_trainer
+    from assistant_builder.train.launch import prepare_run
+    from assistant_builder.train.recipe import load_recipe
+    from assistant_builder.train.worker import EventLog, build_trainer
     from assistant_builder.workspace import Workspace
 
     root = OUT / "profile-ab-ws"

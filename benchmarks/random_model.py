@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.out is None) == (not args.replace_default):
         p.error("give OUT_DIR or --replace-default (one of them)")
 
-    from assistant_builder.default_model import default_checkpoint_dir
+    from assistant_builder.models.default import default_checkpoint_dir
 
     source = args.tokenizer_from or default_checkpoint_dir()
     if not (source / "tokenizer.json").is_file():

@@ -54,11 +54,11 @@ def timed_run(rows: list[dict[str, Any]], steps: int, batch: int, workdir: Path)
     import torch
     from transformers import AttentionInterface, TrainerCallback
 
-    import assistant_builder.fast_lora as fast_lora
-    import assistant_builder.varlen_attention as varlen_attention
-    from assistant_builder.recipes import load_recipe
-    from assistant_builder.train import prepare_run
-    from assistant_builder.train_worker import EventLog, build_trainer
+    import assistant_builder.models.cpu.fast_lora as fast_lora
+    import assistant_builder.models.cpu.varlen_attention as varlen_attention
+    from assistant_builder.train.launch import prepare_run
+    from assistant_builder.train.recipe import load_recipe
+    from assistant_builder.train.worker import EventLog, build_trainer
     from assistant_builder.workspace import Workspace
 
     root = workdir / "breakdown-ws"

@@ -18,8 +18,8 @@ CORE_MODULES = sorted(
 
 
 def test_core_modules_found() -> None:
-    assert "assistant_builder.dataset" in CORE_MODULES
-    assert "assistant_builder.train" in CORE_MODULES
+    assert "assistant_builder.dataset.build" in CORE_MODULES
+    assert "assistant_builder.train.launch" in CORE_MODULES
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)
@@ -32,7 +32,7 @@ def test_core_module_does_not_import_textual(module: str) -> None:
 def test_cli_help_does_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "from assistant_builder.cli import main\n"
+        "from assistant_builder.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules, 'transformers' in sys.modules)"
     )

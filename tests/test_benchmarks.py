@@ -173,7 +173,7 @@ def test_gpu_script_skips_cleanly_without_cuda(tmp_path: Path) -> None:
 def test_matmul_peak_counts_the_kernels_the_trainer_uses(monkeypatch: pytest.MonkeyPatch) -> None:
     """The MFU bar is the best of torch.matmul and oneDNN (which fast_lora uses for the frozen
     matmuls); a peak from MKL alone would flatter the trainer where oneDNN is faster."""
-    from assistant_builder.fast_lora import onednn_linear_works
+    from assistant_builder.models.cpu.fast_lora import onednn_linear_works
 
     common = _load("_common", monkeypatch)
     peak = common.matmul_peak(sizes=(64,), seconds=0.01)
@@ -194,8 +194,8 @@ def test_step_breakdown_times_every_frozen_matmul(
     import torch
     from transformers import AttentionInterface
 
-    import assistant_builder.fast_lora as fast_lora
-    from assistant_builder.varlen_attention import NAME, varlen_sdpa_forward
+    import assistant_builder.models.cpu.fast_lora as fast_lora
+    from assistant_builder.models.cpu.varlen_attention import NAME, varlen_sdpa_forward
 
     mod = _load("step_breakdown", monkeypatch)
     rows = [

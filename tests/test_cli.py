@@ -45,7 +45,7 @@ def test_init_demo_ingest_dataset_json(tmp_path: Path) -> None:
 def test_dataset_command_splits_like_the_app(tmp_path: Path) -> None:
     """`dataset` without options and the app's rebuild (BuildOptions()) hold out the same
     answer groups: one default, not one per front end."""
-    from assistant_builder.dataset import BuildOptions, build_dataset
+    from assistant_builder.dataset.build import BuildOptions, build_dataset
     from assistant_builder.workspace import Workspace
 
     ws = tmp_path / "ws"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tiny_models import make_run, tiny_assets
 
-from assistant_builder.cli import main
-from assistant_builder.compare import (
+from assistant_builder.cli.main import main
+from assistant_builder.compare.answers import (
     Question,
     compare,
     derive_max_new_tokens,
@@ -18,9 +18,9 @@ from assistant_builder.compare import (
     load_questions_file,
     typed_questions,
 )
+from assistant_builder.compare.ratings import RatingStore
 from assistant_builder.errors import UserError
-from assistant_builder.generate import GenSettings
-from assistant_builder.ratings import RatingStore
+from assistant_builder.models.engine import GenSettings
 from assistant_builder.workspace import Workspace
 
 QS = [

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant_builder.compare.judge import JudgeConfig, judge_pairs, parse_vote
 from assistant_builder.errors import UserError
-from assistant_builder.judge import JudgeConfig, judge_pairs, parse_vote
 
 SECRET = "sk-test-SECRET-123"
 MAX_REQUESTS = 40  # the stub refuses more: a runaway loop fails the test instead of hanging
@@ -145,7 +145,7 @@ def test_compare_with_the_judge_records_votes_per_question(
 ) -> None:
     from tiny_models import make_run, tiny_assets
 
-    from assistant_builder.cli import main
+    from assistant_builder.cli.main import main
 
     tiny = tiny_assets(tmp_path_factory)
     make_run(workspace, "run1", tiny["base"], tiny["a1"])

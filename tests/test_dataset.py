@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.dataset import (
+from assistant_builder.dataset.build import (
     BuildOptions,
     build_dataset,
     load_split,
@@ -13,7 +13,7 @@ from assistant_builder.dataset import (
     record_edit,
 )
 from assistant_builder.errors import UserError
-from assistant_builder.sources import ingest_paths
+from assistant_builder.sources.ingest import ingest_paths
 
 FAQ = """# Widget FAQ
 

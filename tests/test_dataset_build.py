@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.dataset import BuildOptions, build_dataset, load_split
-from assistant_builder.out_of_scope import SOURCE
-from assistant_builder.sources import ingest_paths
+from assistant_builder.dataset.build import BuildOptions, build_dataset, load_split
+from assistant_builder.dataset.out_of_scope import SOURCE
+from assistant_builder.sources.ingest import ingest_paths
 
 FAQ = "# FAQ\n\n" + "\n\n".join(
     f"## How do I {verb} a formula?\n\nRun `brew {verb} <formula>` to {verb} it. Step {i}."

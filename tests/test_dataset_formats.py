@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.dataset import BuildOptions, build_dataset, load_split
-from assistant_builder.dataset_formats import (
+from assistant_builder.dataset.build import BuildOptions, build_dataset, load_split
+from assistant_builder.dataset.formats import (
     FORMATS,
     export_dataset,
     triples,
@@ -18,8 +18,8 @@ from assistant_builder.dataset_formats import (
     validate_sharegpt,
 )
 from assistant_builder.errors import UserError
-from assistant_builder.export_dataset import validate_file
-from assistant_builder.sources import ingest_paths
+from assistant_builder.export.openai_dataset import validate_file
+from assistant_builder.sources.ingest import ingest_paths
 
 CSV = "question,answer\n" + "".join(
     f'"How do I set option {i}?","Open Settings, then:\n\n1. pick option {i}\n2. save"\n'
@@ -94,7 +94,7 @@ def test_validators_catch_broken_rows() -> None:
 
 
 def test_failed_export_keeps_the_previous_one(built, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant_builder import dataset_formats
+    from assistant_builder.dataset import formats as dataset_formats
 
     first = Path(export_dataset(built, "alpaca")["path"])
     before = (first / "train.json").read_text()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant_builder.ingest.cleanup import unwrap_paragraphs
+from assistant_builder.sources.parsers.cleanup import unwrap_paragraphs
 
 WRAPPED = """Homebrew automatically uninstalls old versions of each formula
 that is upgraded, and periodically performs

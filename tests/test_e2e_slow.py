@@ -89,7 +89,7 @@ def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
 
     from peft import PeftConfig, PeftModel
 
-    from assistant_builder.models import load_model
+    from assistant_builder.models.loading import load_model
 
     cfg = PeftConfig.from_pretrained(str(folder))
     assert cfg.peft_type == "LORA"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant_builder.evaluate import _summarise
+from assistant_builder.compare.golden import _summarise
 
 
 def _row(paraphrase: bool, base: float, tuned: float, stopped: bool) -> dict:

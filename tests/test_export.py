@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder import export as ex
 from assistant_builder.errors import UserError
+from assistant_builder.export import registry as ex
 
 # The tiny model and run fixtures (shared with test_export_gguf.py and test_serve.py).
 pytest_plugins = ["test_export_fixtures"]
 
 
 def answers(model: str, adapter: Path | None, tuned: bool, questions: list[str]) -> list:
-    from assistant_builder.generate import Engine
+    from assistant_builder.models.engine import Engine
 
     eng = Engine(model, adapter)
     return eng.answer(
@@ -109,7 +109,7 @@ def test_vllm_layout_problems_are_reported(tmp_path: Path, tiny_model) -> None:
 
 # -- openai-dataset ---------------------------------------------------------------------------
 def test_openai_validator_rejects_bad_rows() -> None:
-    from assistant_builder.export_dataset import validate_row
+    from assistant_builder.export.openai_dataset import validate_row
 
     good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     assert validate_row(good) == []
@@ -135,7 +135,7 @@ def test_openai_validator_rejects_bad_rows() -> None:
 
 
 def test_openai_dataset_export(tiny_run) -> None:
-    from assistant_builder.export_dataset import validate_file
+    from assistant_builder.export.openai_dataset import validate_file
 
     ws, run_id = tiny_run
     info = ex.export(ws, run_id, ["openai-dataset"])["exports"]["openai-dataset"]
@@ -161,14 +161,14 @@ def test_openai_dataset_export_refuses_invalid_rows(tiny_run) -> None:
 
 # -- ollama template --------------------------------------------------------------------------
 def test_ollama_template_renders_like_the_chat_template() -> None:
-    from assistant_builder.export_ollama import (
+    from assistant_builder.export.ollama import (
         CHATML_TEMPLATE,
         ollama_data,
         render_go_template,
         sample_conversations,
         template_mismatches,
     )
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     tok = load_tokenizer("default")
     convs = sample_conversations("You are a support assistant.")
@@ -186,7 +186,7 @@ def test_ollama_template_renders_like_the_chat_template() -> None:
 
 
 def test_go_template_renderer_subset() -> None:
-    from assistant_builder.export_ollama import render_go_template
+    from assistant_builder.export.ollama import render_go_template
 
     t = (
         "{{ if .System }}S={{ .System }}{{ else }}none{{ end }} -\n"
@@ -201,7 +201,7 @@ def test_go_template_renderer_subset() -> None:
 
 
 def test_modelfile_has_stop_system_and_template() -> None:
-    from assistant_builder.export_ollama import CHATML_TEMPLATE, model_name, modelfile
+    from assistant_builder.export.ollama import CHATML_TEMPLATE, model_name, modelfile
 
     text = modelfile("model.q8_0.gguf", "Answer politely.")
     assert text.startswith("FROM ./model.q8_0.gguf\n")
@@ -220,8 +220,8 @@ def test_gguf_conversion_metadata_and_weights(tiny_model, tmp_path: Path, outtyp
     import numpy as np
     from safetensors.torch import load_file
 
-    from assistant_builder.gguf_convert import convert, permute_qk, read_metadata
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.export.gguf_writer import convert, permute_qk, read_metadata
+    from assistant_builder.models.loading import load_tokenizer
 
     base, _ = tiny_model
     out = tmp_path / f"m.{outtype}.gguf"
@@ -247,7 +247,7 @@ def test_gguf_conversion_metadata_and_weights(tiny_model, tmp_path: Path, outtyp
 
 
 def test_gguf_conversion_refuses_other_architectures(tmp_path: Path) -> None:
-    from assistant_builder.gguf_convert import convert
+    from assistant_builder.export.gguf_writer import convert
 
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
     with pytest.raises(UserError, match="not GPT2LMHeadModel"):
@@ -255,7 +255,7 @@ def test_gguf_conversion_refuses_other_architectures(tmp_path: Path) -> None:
 
 
 def test_cli_export_json_and_usage(tiny_run, capsys) -> None:
-    from assistant_builder.cli import main
+    from assistant_builder.cli.main import main
 
     ws, run_id = tiny_run
     rc = main(

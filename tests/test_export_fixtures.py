@@ -24,7 +24,7 @@ def build_tiny_base(folder: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer("default")
     torch.manual_seed(0)
@@ -56,7 +56,7 @@ def build_tiny_adapter(base: Path, folder: Path) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     cfg = LoraConfig(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder import export as ex
+from assistant_builder.export import registry as ex
 
 pytestmark = pytest.mark.gguf
 pytest_plugins = ["test_export_fixtures"]
@@ -17,7 +17,7 @@ pytest_plugins = ["test_export_fixtures"]
 
 @pytest.fixture(autouse=True)
 def _need_llama_cpp() -> None:
-    from assistant_builder.export_gguf import llama_cpp_available
+    from assistant_builder.export.gguf import llama_cpp_available
 
     if not llama_cpp_available():
         pytest.skip("llama-cpp-python is not installed (pip install 'assistant-builder[gguf]')")
@@ -71,9 +71,9 @@ def test_llama_cpp_logits_match_transformers(tiny_model, tmp_path: Path) -> None
     from llama_cpp import Llama
     from transformers import AutoModelForCausalLM
 
-    from assistant_builder.export_merged import merge_adapter
-    from assistant_builder.gguf_convert import convert
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.export.gguf_writer import convert
+    from assistant_builder.export.merged import merge_adapter
+    from assistant_builder.models.loading import load_tokenizer
 
     base, adapter = tiny_model
     merge_adapter(str(base), adapter, tmp_path / "merged")

@@ -42,7 +42,7 @@ def loss_and_grads(model: Any, ids: Any) -> tuple[float, dict[str, Any]]:
 
 
 def needs_onednn() -> None:
-    from assistant_builder.fast_lora import onednn_linear_works
+    from assistant_builder.models.cpu.fast_lora import onednn_linear_works
 
     if not onednn_linear_works():
         pytest.skip("this torch build has no working oneDNN linear op (the trainer keeps mm)")
@@ -51,7 +51,7 @@ def needs_onednn() -> None:
 @pytest.mark.parametrize("onednn", [False, True], ids=["mm", "onednn"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_fused_gradients_equal_peft(bias: bool, onednn: bool) -> None:
-    from assistant_builder.fast_lora import fuse_lora_linears
+    from assistant_builder.models.cpu.fast_lora import fuse_lora_linears
 
     if onednn:
         needs_onednn()
@@ -70,7 +70,7 @@ def test_fused_gradients_equal_peft(bias: bool, onednn: bool) -> None:
 
 
 def test_fused_layer_falls_back_to_peft_when_merged_or_disabled() -> None:
-    from assistant_builder.fast_lora import fuse_lora_linears
+    from assistant_builder.models.cpu.fast_lora import fuse_lora_linears
 
     model = lora_model()
     fuse_lora_linears(model)
@@ -89,7 +89,7 @@ def test_fused_layer_falls_back_to_peft_when_merged_or_disabled() -> None:
 
 
 def test_dropout_takes_peft_path_in_training_and_fused_in_eval() -> None:
-    from assistant_builder.fast_lora import fuse_lora_linears
+    from assistant_builder.models.cpu.fast_lora import fuse_lora_linears
 
     peft_model = lora_model(dropout=0.5)
     fused = copy.deepcopy(peft_model)
@@ -112,7 +112,7 @@ def test_dropout_takes_peft_path_in_training_and_fused_in_eval() -> None:
 
 def test_engine_style_adapter_switching_follows_the_active_adapter() -> None:
     """Two adapters on one model, switched as the Engine does: each side answers as PEFT."""
-    from assistant_builder.fast_lora import fuse_lora_linears
+    from assistant_builder.models.cpu.fast_lora import fuse_lora_linears
 
     model = lora_model()
     model.add_adapter("second", model.peft_config["default"])
@@ -132,7 +132,7 @@ def test_engine_style_adapter_switching_follows_the_active_adapter() -> None:
 
 
 def test_onednn_head_equals_the_linear_layer_and_steps_aside_when_trainable() -> None:
-    from assistant_builder.fast_lora import onednn_head
+    from assistant_builder.models.cpu.fast_lora import onednn_head
 
     needs_onednn()
     torch.manual_seed(0)

@@ -7,11 +7,11 @@ import json
 import random
 from pathlib import Path
 
-from assistant_builder.cli import main
-from assistant_builder.dataset import build_dataset
-from assistant_builder.feedback import feedback_rows, preference_pairs
-from assistant_builder.ratings import RatingStore
-from assistant_builder.sources import ingest_paths
+from assistant_builder.cli.main import main
+from assistant_builder.compare.ratings import RatingStore
+from assistant_builder.dataset.build import build_dataset
+from assistant_builder.dataset.feedback import feedback_rows, preference_pairs
+from assistant_builder.sources.ingest import ingest_paths
 from assistant_builder.workspace import Workspace, read_jsonl
 
 FAQ = """# Lamp FAQ
@@ -90,7 +90,7 @@ def test_rows_and_dpo_pairs_from_ratings(workspace: Workspace) -> None:
 def test_preferences_file_is_read_by_trl(workspace: Workspace, capsys) -> None:
     from trl.data_utils import is_conversational, maybe_apply_chat_template
 
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     rate_all(workspace, [("How do I dim it?", "B", None, None, ""), ("Hi?", "tie", 3, 3, "")])
     ws = ["--workspace", str(workspace.root), "--json"]

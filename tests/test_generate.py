@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tiny_models import tiny_assets
 
-from assistant_builder.answer_cache import AnswerCache
-from assistant_builder.generate import Engine, GenSettings
+from assistant_builder.models.answer_cache import AnswerCache
+from assistant_builder.models.engine import Engine, GenSettings
 
 QUESTIONS = [
     "What is the capital of France?",

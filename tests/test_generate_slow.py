@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.generate import Engine, GenSettings
+from assistant_builder.models.engine import Engine, GenSettings
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_default_model_adapter_off_is_exactly_base_and_batching_is_exact(tmp_pat
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from assistant_builder.models import load_model
+    from assistant_builder.models.loading import load_model
 
     torch.manual_seed(0)
     peft_model = get_peft_model(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant_builder.errors import IngestError
-from assistant_builder.ingest import SUPPORTED_EXTENSIONS, detect_format, parse_file
+from assistant_builder.sources.parsers import SUPPORTED_EXTENSIONS, detect_format, parse_file
 
 FIX = Path(__file__).parent / "fixtures" / "ingest"
 
@@ -403,7 +403,7 @@ def test_bad_files_raise_ingest_error_with_reason(tmp_path: Path) -> None:
 
 
 def test_large_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant_builder.ingest import textio
+    from assistant_builder.sources.parsers import textio
 
     f = tmp_path / "big.txt"
     f.write_text("Is it big?\n\nYes.\n" * 100)

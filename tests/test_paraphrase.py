@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant_builder.dataset import _near_duplicate, _token_set, normalize_question
-from assistant_builder.paraphrase import casual, keywords, paraphrases
+from assistant_builder.dataset.build import _near_duplicate, _token_set, normalize_question
+from assistant_builder.dataset.paraphrase import casual, keywords, paraphrases
 
 QUESTIONS = [
     "How do I update my local packages?",

@@ -15,7 +15,7 @@ import pytest
 from cloudnote_faq import FAQ as CLOUDNOTE_FAQ
 from cloudnote_faq import SYSTEM, faq_workspace
 
-from assistant_builder.recipes import load_recipe
+from assistant_builder.train.recipe import load_recipe
 from assistant_builder.workspace import Workspace
 
 FAQ = [
@@ -53,8 +53,8 @@ def test_qlora_trainer_is_nf4_double_quant_bf16_lora_all_linear_paged(tmp_path: 
     import bitsandbytes as bnb
     import torch
 
-    from assistant_builder.train import prepare_run
-    from assistant_builder.train_worker import EventLog, build_trainer
+    from assistant_builder.train.launch import prepare_run
+    from assistant_builder.train.worker import EventLog, build_trainer
 
     ws = _workspace(tmp_path)
     recipe = load_recipe("smollm2-135m-qlora", ["max_steps=2"])
@@ -83,8 +83,8 @@ def test_qlora_trainer_is_nf4_double_quant_bf16_lora_all_linear_paged(tmp_path: 
 
 
 def test_qlora_run_learns_and_its_adapter_answers(tmp_path: Path) -> None:
-    from assistant_builder.generate import Engine, GenSettings
-    from assistant_builder.train import train
+    from assistant_builder.models.engine import Engine, GenSettings
+    from assistant_builder.train.launch import train
 
     ws = _workspace(tmp_path)
     recipe = load_recipe(
@@ -111,7 +111,7 @@ def test_qlora_run_learns_and_its_adapter_answers(tmp_path: Path) -> None:
     # The same adapter also loads onto the 4-bit base it was trained against (PEFT + bnb).
     from peft import PeftModel
 
-    from assistant_builder.models import load_model, load_tokenizer
+    from assistant_builder.models.loading import load_model, load_tokenizer
 
     tok = load_tokenizer("default")
     model = PeftModel.from_pretrained(load_model("default", quantization="nf4"), str(adapter))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.dataset import BuildOptions, build_dataset
-from assistant_builder.evaluate import evaluate
-from assistant_builder.recipes import load_recipe
-from assistant_builder.sources import ingest_paths
-from assistant_builder.train import train
+from assistant_builder.compare.golden import evaluate
+from assistant_builder.dataset.build import BuildOptions, build_dataset
+from assistant_builder.sources.ingest import ingest_paths
+from assistant_builder.train.launch import train
+from assistant_builder.train.recipe import load_recipe
 from assistant_builder.workspace import Workspace
 
 pytestmark = pytest.mark.slow

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.dataset import BuildOptions, build_dataset, load_split
-from assistant_builder.questions import (
+from assistant_builder.dataset.build import BuildOptions, build_dataset, load_split
+from assistant_builder.dataset.heading_questions import (
     grounding_problem,
     heading_kind,
     parse_generated,
     template_questions,
 )
-from assistant_builder.sources import ingest_paths
+from assistant_builder.sources.ingest import ingest_paths
 
 GUIDE = """# Widget Guide
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.dataset import BuildOptions, build_dataset, load_split
+from assistant_builder.dataset.build import BuildOptions, build_dataset, load_split
+from assistant_builder.dataset.teacher import Teacher, TeacherConfig
 from assistant_builder.errors import UserError
-from assistant_builder.sources import ingest_paths
-from assistant_builder.teacher import Teacher, TeacherConfig
+from assistant_builder.sources.ingest import ingest_paths
 
 KEY = "sk-test-SECRET-4242"
 CLI = [sys.executable, "-m", "assistant_builder", "--workspace"]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from assistant_builder.cli import main
-from assistant_builder.rate_cli import Command, LineInput, parse_command, rate_loop
-from assistant_builder.ratings import RatingStore
-from assistant_builder.verdict import ratings_needed, verdict_line
+from assistant_builder.cli.main import main
+from assistant_builder.cli.rate import Command, LineInput, parse_command, rate_loop
+from assistant_builder.compare.ratings import RatingStore
+from assistant_builder.compare.verdict import ratings_needed, verdict_line
 from assistant_builder.workspace import Workspace
 
 
@@ -155,7 +155,7 @@ def test_verdict_without_comparisons_is_a_user_error(workspace: Workspace, capsy
 
 
 def summary(wins: int, losses: int, ties: int = 0, both_bad: int = 0) -> dict:
-    from assistant_builder.ratings import _summarise
+    from assistant_builder.compare.ratings import _summarise
 
     items = [("win", None, None)] * wins + [("loss", None, None)] * losses
     items += [("tie", None, None)] * ties + [("both_bad", None, None)] * both_bad

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant_builder.compare.ratings import MIGRATIONS, NO_SOURCE, BlindPair, RatingStore, migrate
 from assistant_builder.errors import UserError
-from assistant_builder.ratings import MIGRATIONS, NO_SOURCE, BlindPair, RatingStore, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,7 +191,7 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path) -> None:
 CHILD = """
 import sys
 from pathlib import Path
-from assistant_builder.ratings import RatingStore
+from assistant_builder.compare.ratings import RatingStore
 
 store = RatingStore(Path(sys.argv[1]))
 i = 0

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant_builder.errors import UserError
-from assistant_builder.recipes import (
+from assistant_builder.train.recipe import (
     list_recipes,
     load_recipe,
     recipe_header_command,

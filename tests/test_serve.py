@@ -21,7 +21,7 @@ pytest_plugins = ["test_export_fixtures"]
 
 @contextmanager
 def running(ws: Any, run_id: str, api_key: str | None = None) -> Iterator[str]:
-    from assistant_builder.serve import server_for_run
+    from assistant_builder.serve.server import server_for_run
 
     server = server_for_run(ws, run_id, "127.0.0.1", 0, api_key)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -42,8 +42,8 @@ def client(url: str, key: str = "unused") -> Any:
 
 
 def test_openai_client_chat_models_and_streaming(tiny_run) -> None:
-    from assistant_builder.export import reference_answers, verify_settings
-    from assistant_builder.generate import Engine
+    from assistant_builder.export.registry import reference_answers, verify_settings
+    from assistant_builder.models.engine import Engine
 
     ws, run_id = tiny_run
     q = "How do I reset my password?"
@@ -139,7 +139,7 @@ def test_api_key_and_bad_requests(tiny_run) -> None:
 
 
 def test_parse_request_defaults_and_system_prompt() -> None:
-    from assistant_builder.serve import RequestError, parse_request
+    from assistant_builder.serve.server import RequestError, parse_request
 
     req = parse_request({"messages": [{"role": "user", "content": " Hi "}]}, "WS prompt")
     assert req == {
@@ -174,7 +174,7 @@ def test_parse_request_defaults_and_system_prompt() -> None:
 def test_serve_refuses_a_run_without_adapter(tiny_run) -> None:
     import shutil
 
-    from assistant_builder.serve import server_for_run
+    from assistant_builder.serve.server import server_for_run
 
     ws, run_id = tiny_run
     shutil.rmtree(ws.runs_dir / run_id / "adapter")
@@ -184,7 +184,11 @@ def test_serve_refuses_a_run_without_adapter(tiny_run) -> None:
 
 @pytest.mark.slow
 def test_serve_trained_default_model(trained_default_run) -> None:
-    from assistant_builder.export import VERIFY_NEW_TOKENS, reference_answers, trained_questions
+    from assistant_builder.export.registry import (
+        VERIFY_NEW_TOKENS,
+        reference_answers,
+        trained_questions,
+    )
 
     ws, run_id = trained_default_run
     q = trained_questions(ws.runs_dir / run_id, 1)

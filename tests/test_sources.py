@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant_builder.sources import ingest_paths
+from assistant_builder.sources.ingest import ingest_paths
 
 
 def test_files_without_extension_are_sniffed(workspace, tmp_path: Path) -> None:

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from assistant_builder.errors import UserError
-from assistant_builder.fast_lora import onednn_linear_works
-from assistant_builder.recipes import Recipe
-from assistant_builder.train import (
+from assistant_builder.models.cpu.fast_lora import onednn_linear_works
+from assistant_builder.train.launch import (
     TrainHandle,
     TrainingFailed,
     describe_failure,
@@ -30,6 +29,7 @@ from assistant_builder.train import (
     start,
     train,
 )
+from assistant_builder.train.recipe import Recipe
 
 SYSTEM = "You are the support assistant of Lumo lamps."
 
@@ -58,7 +58,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     out = tmp_path_factory.mktemp("tiny-llama")
     tok = load_tokenizer("default")
@@ -148,7 +148,7 @@ def test_lora_run_end_to_end(ws: Any, tiny_model: str) -> None:
     # The adapter carries the tokenizer and the very chat template training used.
     adapter = Path(m["adapter"])
     assert (adapter / "adapter_model.safetensors").is_file()
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     tuned_tok = load_tokenizer(str(adapter))
     assert tuned_tok.chat_template == load_tokenizer(tiny_model).chat_template
@@ -219,7 +219,7 @@ def _run_dir(tmp_path: Path, r: Recipe, rows: int = 12) -> Path:
 
 
 def test_impossible_setting_fails_with_the_cause(tmp_path: Path, tiny_model: str) -> None:
-    from assistant_builder import train_worker
+    from assistant_builder.train import worker as train_worker
 
     run_dir = _run_dir(tmp_path, recipe(tiny_model, max_seq_length=32))
     assert train_worker.run(run_dir) == 1
@@ -233,7 +233,7 @@ def test_out_of_memory_inside_the_worker_gives_advice(
 ) -> None:
     import torch
 
-    from assistant_builder import train_worker
+    from assistant_builder.train import worker as train_worker
 
     def boom(*a: Any, **k: Any) -> Any:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

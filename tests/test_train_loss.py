@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from test_train import conversations, events, recipe, tiny_model, write_jsonl
 
-from assistant_builder.recipes import Recipe
+from assistant_builder.train.recipe import Recipe
 
 __all__ = ["tiny_model"]  # the session fixture, shared with test_train.py
 
@@ -22,7 +22,7 @@ def build(
     train_rows: list[dict[str, Any]] | None = None,
     eval_rows: list[dict[str, Any]] | None = None,
 ) -> Any:
-    from assistant_builder.train_worker import EventLog, build_trainer
+    from assistant_builder.train.worker import EventLog, build_trainer
 
     run_dir = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
     write_jsonl(run_dir / "data" / "train.jsonl", train_rows or conversations(12))
@@ -82,7 +82,7 @@ def test_selective_loss_equals_the_full_logits_loss(
 ) -> None:
     import torch
 
-    from assistant_builder import selective_loss
+    from assistant_builder.train import selective_loss
 
     trainer, _ = build(tmp_path, recipe(tiny_model, lora_dropout=0.0))
     model = trainer.model

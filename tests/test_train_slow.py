@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from cloudnote_faq import FAQ, SYSTEM, faq_workspace
 
-from assistant_builder.recipes import load_recipe
-from assistant_builder.train import train
+from assistant_builder.train.launch import train
+from assistant_builder.train.recipe import load_recipe
 
 pytestmark = pytest.mark.slow
 
 
 def test_tuned_model_stops_on_its_own_on_trained_questions(tmp_path: Path) -> None:
-    from assistant_builder.generate import Engine, GenSettings
+    from assistant_builder.models.engine import Engine, GenSettings
 
     ws = faq_workspace(tmp_path / "ws", FAQ)
     # One batch per epoch; a high learning rate so a few steps learn answers and their stop.

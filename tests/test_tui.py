@@ -12,7 +12,7 @@ import pytest
 from test_tui_fakes import RUN_ID, add_fake_run, fake_start, make_app, make_demo_ws, settle, sync
 from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
-from assistant_builder.ratings import RatingStore
+from assistant_builder.compare.ratings import RatingStore
 from assistant_builder.tui.widgets import LossChart
 
 
@@ -247,7 +247,7 @@ async def test_compare_blind_rating_reveal_undo_and_own_question(tmp_path, monke
 
 @sync
 async def test_export_runs_real_pipeline_with_fake_exporter(tmp_path, monkeypatch) -> None:
-    import assistant_builder.export as export_mod
+    import assistant_builder.export.registry as export_mod
 
     def fake_adapter(ws, run_dir, tmp, on_event):  # type: ignore[no-untyped-def]
         (tmp / "adapter_config.json").write_text("{}")

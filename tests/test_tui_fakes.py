@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.train import TrainHandle
+from assistant_builder.train.launch import TrainHandle
 from assistant_builder.workspace import Workspace
 
 RUN_ID = "20250101-120000-cpu-lora"
@@ -87,8 +87,8 @@ def make_demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ingest: boo
                  build: bool = True) -> Workspace:  # fmt: skip
     """A real workspace with the starter data, named 'ws' inside tmp_path (the current folder),
     so no temporary path ever appears on screen."""
-    from assistant_builder.dataset import build_dataset
-    from assistant_builder.sources import ingest_paths
+    from assistant_builder.dataset.build import build_dataset
+    from assistant_builder.sources.ingest import ingest_paths
     from assistant_builder.templates import copy_demo_data
 
     monkeypatch.chdir(tmp_path)
@@ -105,7 +105,7 @@ def make_demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ingest: boo
 
 def add_fake_run(ws: Workspace, run_id: str = RUN_ID) -> Path:
     """A finished run as train_worker leaves it (adapter folder, run.json, metrics.json)."""
-    from assistant_builder.dataset import dataset_hash
+    from assistant_builder.dataset.build import dataset_hash
 
     run_dir = ws.runs_dir / run_id
     (run_dir / "adapter").mkdir(parents=True)
@@ -174,7 +174,7 @@ def make_fixed_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     change when the dataset pipeline learns new tricks (the Pilot tests use the real one)."""
     import os
 
-    from assistant_builder.dataset import dataset_hash, make_conversation
+    from assistant_builder.dataset.build import dataset_hash, make_conversation
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ASSISTANT_BUILDER_WORKSPACE", "ws")

@@ -43,7 +43,7 @@ def run(model: Any, batch: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def test_padding_free_rows_match_padded_rows() -> None:
-    from assistant_builder.varlen_attention import register
+    from assistant_builder.models.cpu.varlen_attention import register
 
     padded = collate(padding_free=False)
     packed = collate(padding_free=True)
@@ -69,7 +69,7 @@ def test_padding_free_rows_match_padded_rows() -> None:
 
 def test_packed_rows_differ_from_one_long_sequence() -> None:
     """The boundaries matter: without them the same flattened tokens attend across rows."""
-    from assistant_builder.varlen_attention import register
+    from assistant_builder.models.cpu.varlen_attention import register
 
     packed = collate(padding_free=True)
     model = tiny_llama(register())
@@ -84,7 +84,7 @@ def test_packed_rows_differ_from_one_long_sequence() -> None:
 
 
 def test_unpadded_batch_of_rows_and_masks() -> None:
-    from assistant_builder.varlen_attention import NAME, register, varlen_sdpa_forward
+    from assistant_builder.models.cpu.varlen_attention import NAME, register, varlen_sdpa_forward
 
     ref = tiny_llama("sdpa")
     model = tiny_llama(register())

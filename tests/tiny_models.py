@@ -37,7 +37,7 @@ def build_tiny_base(folder: Path, seed: int = 0) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from assistant_builder.models import load_tokenizer
+    from assistant_builder.models.loading import load_tokenizer
 
     tok = load_tokenizer("default")
     torch.manual_seed(seed)
@@ -72,7 +72,7 @@ def build_random_adapter(base: Path, folder: Path, seed: int) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from assistant_builder.models import load_model
+    from assistant_builder.models.loading import load_model
 
     torch.manual_seed(seed)
     model = get_peft_model(
@@ -93,7 +93,7 @@ def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built once per test session and shared by every module that asks (each test module wraps
     this in its own ``tiny`` fixture)."""
     if not _BUILT:
-        from assistant_builder.models import load_tokenizer
+        from assistant_builder.models.loading import load_tokenizer
 
         root = tmp_path_factory.mktemp("tiny")
         base = build_tiny_base(root / "base")

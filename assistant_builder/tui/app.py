@@ -12,11 +12,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from assistant_builder.tui.status import STAGES
+from assistant_builder.status import STAGES
 
 if TYPE_CHECKING:
-    from assistant_builder.train import TrainHandle
-    from assistant_builder.tui.generators import Generator
+    from assistant_builder.train.launch import TrainHandle
+    from assistant_builder.tui.backends import Generator
     from assistant_builder.workspace import Workspace
 
 GeneratorFactory = Callable[["Workspace", str], "Generator"]
@@ -142,12 +142,12 @@ def _default_rater() -> str:
 
 
 def _engine_generator(ws: Workspace, run_id: str) -> Generator:
-    from assistant_builder.tui.generators import EngineGenerator
+    from assistant_builder.tui.backends import EngineGenerator
 
     return EngineGenerator(ws, run_id)
 
 
 def _start_training(run_dir: Path, resume: bool) -> TrainHandle:
-    from assistant_builder.train import start
+    from assistant_builder.train.launch import start
 
     return start(run_dir, resume=resume)

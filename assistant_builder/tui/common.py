@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from assistant_builder.errors import UserError
-from assistant_builder.tui.status import STAGES, WorkspaceStatus, workspace_status
+from assistant_builder.status import STAGES, WorkspaceStatus, workspace_status
 
 if TYPE_CHECKING:
     from assistant_builder.tui.app import AssistantBuilderApp

@@ -19,8 +19,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from assistant_builder.status import tuned_name
 from assistant_builder.tui.common import StageScreen
-from assistant_builder.tui.status import tuned_name
 
 BASE = "base"
 VERDICT_WORDS = {"A": "A is better", "B": "B is better", "tie": "a tie", "both_bad": "both bad"}
@@ -109,9 +109,9 @@ class CompareScreen(StageScreen):
         self.guarded("reading the questions", self._load)
 
     def _load(self) -> None:
-        from assistant_builder.compare import eval_questions
+        from assistant_builder.compare.answers import eval_questions
+        from assistant_builder.compare.ratings import RatingStore
         from assistant_builder.errors import UserError
-        from assistant_builder.ratings import RatingStore
 
         run_id = self.ws.latest_run()
         if run_id != self.run_id and self.generator is not None:

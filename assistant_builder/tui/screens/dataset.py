@@ -15,8 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static, TextArea
 
 from assistant_builder.events import Progress
+from assistant_builder.status import display_path
 from assistant_builder.tui.common import StageScreen
-from assistant_builder.tui.status import display_path
 from assistant_builder.workspace import read_jsonl
 
 STATE_STYLE = {"approved": "green", "rejected": "red", "edited": "cyan", "stale": "yellow"}
@@ -42,7 +42,7 @@ class Example:
 def load_examples(ws: Any) -> list[Example]:
     """Built conversations with people's reviews since the build laid over them (the same rule
     the build applies: the latest review of an example wins)."""
-    from assistant_builder.dataset import load_edits
+    from assistant_builder.dataset.build import load_edits
 
     path = ws.dataset_dir / "conversations.jsonl"
     if not path.is_file():
@@ -278,7 +278,7 @@ class DatasetScreen(StageScreen):
         self.record(ex, result)
 
     def record(self, ex: Example, result: dict[str, Any]) -> None:
-        from assistant_builder.dataset import record_edit
+        from assistant_builder.dataset.build import record_edit
 
         def write() -> None:
             record_edit(self.ws, ex.id, sha256=ex.sha256, **result)
@@ -299,7 +299,7 @@ class DatasetScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="build")
     def run_build(self, strategy: str) -> None:
-        from assistant_builder.dataset import BuildOptions, build_dataset
+        from assistant_builder.dataset.build import BuildOptions, build_dataset
 
         def on_event(ev: Progress) -> None:
             self.app.call_from_thread(self._progress, ev)

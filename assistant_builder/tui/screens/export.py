@@ -50,7 +50,7 @@ DESCRIPTIONS = {
 
 def export_formats() -> list[str]:
     """The targets the installed export module offers, asked at run time."""
-    from assistant_builder import export
+    from assistant_builder.export import registry as export
 
     offered: Any = getattr(export, "EXPORTERS", None) or getattr(export, "FORMATS", ())
     return [str(f) for f in offered]
@@ -143,7 +143,7 @@ class ExportScreen(StageScreen):
         md.update("\n\n".join(parts) or f"No exports of {run} yet: choose targets and press e.")
 
     def _result_md(self, fmt: str, run: str, path: Path, info: dict[str, Any]) -> str:
-        from assistant_builder.compare import run_base_model
+        from assistant_builder.compare.answers import run_base_model
 
         try:
             base = run_base_model(self.ws.runs_dir / run)
@@ -186,7 +186,7 @@ class ExportScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="export")
     def run_export(self, run: str, formats: list[str]) -> None:
-        from assistant_builder.export import export
+        from assistant_builder.export.registry import export
 
         done: list[str] = []
 

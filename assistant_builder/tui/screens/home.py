@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from assistant_builder.status import WorkspaceStatus, plural, workspace_status
 from assistant_builder.tui.common import STATE_MARK, STATE_STYLE, describe_error
-from assistant_builder.tui.status import WorkspaceStatus, plural, workspace_status
 
 if TYPE_CHECKING:
     from assistant_builder.tui.app import AssistantBuilderApp

@@ -23,8 +23,8 @@ from textual.widgets import (
 )
 
 from assistant_builder.events import Progress
+from assistant_builder.status import display_path
 from assistant_builder.tui.common import StageScreen
-from assistant_builder.tui.status import display_path
 from assistant_builder.workspace import read_jsonl
 
 
@@ -95,7 +95,7 @@ class SourcesScreen(StageScreen):
         self.guarded("reading the sources", self._fill)
 
     def _fill(self) -> None:
-        from assistant_builder.sources import load_index
+        from assistant_builder.sources.ingest import load_index
 
         files = self.query_one("#files-table", DataTable)
         files.clear()
@@ -125,7 +125,7 @@ class SourcesScreen(StageScreen):
             )
 
     def show_preview(self, key: str) -> None:
-        from assistant_builder.sources import load_index
+        from assistant_builder.sources.ingest import load_index
 
         entry = load_index(self.ws)["files"].get(key)
         if entry is None:
@@ -191,7 +191,7 @@ class SourcesScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="ingest")
     def run_ingest(self, path: Path) -> None:
-        from assistant_builder.sources import ingest_paths
+        from assistant_builder.sources.ingest import ingest_paths
 
         def on_event(ev: Progress) -> None:
             self.app.call_from_thread(self._progress, ev)

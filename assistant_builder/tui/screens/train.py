@@ -67,7 +67,7 @@ class TrainScreen(StageScreen):
         self.base_recipe: Any = None
 
     def compose_body(self) -> ComposeResult:
-        from assistant_builder.recipes import list_recipes
+        from assistant_builder.train.recipe import list_recipes
 
         with Horizontal(id="train-body"):
             with VerticalScroll(id="recipe-form", classes="panel"):
@@ -92,7 +92,7 @@ class TrainScreen(StageScreen):
                 yield DataTable(id="history", cursor_type="row", classes="panel")
 
     def on_mount(self) -> None:
-        from assistant_builder.recipes import list_recipes
+        from assistant_builder.train.recipe import list_recipes
 
         self.query_one("#recipe-form").border_title = "Recipe"
         self.query_one("#loss-chart").border_title = "loss"
@@ -111,7 +111,7 @@ class TrainScreen(StageScreen):
     # -- recipe form -------------------------------------------------------------------
     @on(Select.Changed, "#recipe")
     def _recipe_changed(self, event: Select.Changed) -> None:
-        from assistant_builder.recipes import load_recipe
+        from assistant_builder.train.recipe import load_recipe
 
         if not isinstance(event.value, str):
             return
@@ -133,7 +133,7 @@ class TrainScreen(StageScreen):
         import yaml
         from pydantic import ValidationError
 
-        from assistant_builder.recipes import Recipe
+        from assistant_builder.train.recipe import Recipe
 
         if self.base_recipe is None:
             return None
@@ -168,7 +168,7 @@ class TrainScreen(StageScreen):
     @work(thread=True, exclusive=True, group="mode")
     def detect_mode(self) -> None:
         # Asking torch about CUDA costs its import (seconds): a worker, never at startup.
-        from assistant_builder.train import resolve_mode
+        from assistant_builder.train.launch import resolve_mode
 
         recipe = self.base_recipe
         if recipe is None:
@@ -253,7 +253,7 @@ class TrainScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="train")
     def run_training(self, recipe: Any, resume_run: str | None) -> None:
-        from assistant_builder.train import follow, prepare_run
+        from assistant_builder.train.launch import follow, prepare_run
 
         try:
             if resume_run:

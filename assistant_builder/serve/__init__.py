@@ -1,0 +1,1 @@
+"""The chat backend: an OpenAI-compatible endpoint over a trained run."""

@@ -1,0 +1,111 @@
+"""Ingest: source files (FAQ pages, documents, exports) to question/answer pairs and sections.
+
+Public API::
+
+    parse_file(path, display_path=None) -> ParseResult
+    detect_format(path, text_head) -> str
+    SUPPORTED_EXTENSIONS
+
+``parse_file`` raises only ``IngestError`` (a whole-file failure: binary, empty, undecodable,
+too large, unsupported). Problems with single rows or entries are reported in
+``ParseResult.skipped`` with their line numbers, and everything good is still returned.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from assistant_builder.errors import IngestError
+
+from .detect import SUPPORTED_EXTENSIONS, detect_format
+from .types import Pair, ParseResult, Section, Skipped
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "Pair",
+    "ParseResult",
+    "Section",
+    "Skipped",
+    "detect_format",
+    "parse_file",
+    "parse_text",
+]
+
+
+def parse_file(path: Path, display_path: str | None = None) -> ParseResult:
+    """Parse one file; ``display_path`` is what provenance ``source`` and errors show."""
+    from . import textio
+
+    path = Path(path)
+    display = display_path if display_path is not None else str(path)
+    ext = path.suffix.lower()
+    if path.is_dir():
+        raise IngestError(display, "is a folder, not a file")
+    data = textio.read_bytes(path, display)
+    if data.startswith(b"%PDF-") or ext == ".pdf":
+        from .pdf import parse_pdf
+
+        faq = bool(re.search(r"faq|q-?and-?a|qna", path.stem, re.IGNORECASE))
+        return _guarded(lambda: parse_pdf(data, display, faq_hint=faq), display, "pdf")
+    kind = textio.binary_kind(data)
+    if kind is not None:
+        raise IngestError(display, f"not a text file: looks like {kind}")
+    if ext and ext not in SUPPORTED_EXTENSIONS:
+        raise IngestError(
+            display,
+            f"unsupported file type '{ext}' (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})",
+        )
+    text, _encoding = textio.decode(data, display)
+    fmt = detect_format(path, text[:16384])
+    faq_hint = bool(re.search(r"faq|q-?and-?a|qna", path.stem, re.IGNORECASE))
+    return _guarded(lambda: parse_text(text, fmt, display, faq_hint=faq_hint), display, fmt)
+
+
+def parse_text(text: str, fmt: str, source: str, *, faq_hint: bool = False) -> ParseResult:
+    """Parse already-decoded ``text`` as ``fmt`` (any format name but "pdf")."""
+    if fmt == "markdown":
+        from .markdown import parse_markdown
+
+        return parse_markdown(text, source, faq_hint=faq_hint)
+    if fmt == "rst":
+        from .rst import parse_rst
+
+        return parse_rst(text, source, faq_hint=faq_hint)
+    if fmt == "html":
+        from .html_page import parse_html
+
+        return parse_html(text, source, faq_hint=faq_hint)
+    if fmt in ("csv", "tsv"):
+        from .tabular import parse_tabular
+
+        return parse_tabular(text, source, fmt)
+    if fmt in ("json", "jsonl"):
+        from .json_records import parse_json
+
+        return parse_json(text, source, fmt)
+    if fmt == "text":
+        from .plaintext import parse_plaintext
+
+        return parse_plaintext(text, source, faq_hint=faq_hint)
+    raise IngestError(source, f"unsupported format {fmt!r}")
+
+
+def _guarded(fn: object, display: str, fmt: str) -> ParseResult:
+    """Run a parser; any exception that is not an IngestError is a bug in a parser, but the
+    user still gets one clear message naming the file instead of a traceback."""
+    assert callable(fn)
+    try:
+        result = fn()
+    except IngestError:
+        raise
+    except RecursionError as exc:
+        raise IngestError(display, f"{fmt} structure is nested too deeply to read") from exc
+    except MemoryError as exc:
+        raise IngestError(display, "file needs too much memory to parse") from exc
+    except Exception as exc:
+        raise IngestError(
+            display, f"internal parser error while reading {fmt}: {type(exc).__name__}: {exc}"
+        ) from exc
+    assert isinstance(result, ParseResult)
+    return result

@@ -1,0 +1,334 @@
+"""The Train stage, parent side: prepare ``runs/<id>/``, start the training child process, follow
+its ``events.jsonl`` and turn the lines into progress events.
+
+The run folder is self-contained: the resolved recipe, a copy of the dataset split it trained
+on (with its hash), the environment, the event log, metrics, the loss plot and the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from assistant_builder.dataset.build import dataset_hash
+from assistant_builder.errors import UserError
+from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.train.recipe import Recipe
+from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
+
+
+class TrainingFailed(Exception):
+    """The child process ended with an error; the message says why and what was kept."""
+
+
+@dataclass
+class TrainHandle:
+    run_id: str
+    run_dir: Path
+    process: subprocess.Popen[bytes]
+    events_from: int = 0
+
+    def cancel(self) -> None:
+        """Ask the child to save a checkpoint and stop at the end of the current step."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stop the child now, without saving (what was checkpointed before stays)."""
+        if self.process.poll() is None:
+            self.process.kill()
+
+
+# -- helpers shared with the child process (light: no torch import) -----------------------------
+def read_conversations(path: Path) -> list[dict[str, Any]]:
+    """The conversations of a split file, checked: a bad line is a UserError naming the file
+    and line, before any weights are loaded."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{where}: not valid JSON ({e.msg})") from None
+            msgs = row.get("messages") if isinstance(row, dict) else None
+            if not isinstance(msgs, list) or not msgs:
+                raise UserError(f'{where}: expected an object with a "messages" list')
+            for m in msgs:
+                if not (
+                    isinstance(m, dict)
+                    and m.get("role") in ("system", "user", "assistant")
+                    and isinstance(m.get("content"), str)
+                ):
+                    raise UserError(f"{where}: each message needs a role and a text content")
+            roles = [m["role"] for m in msgs]
+            if (
+                "assistant" not in roles
+                or roles.index("assistant") == 0
+                or roles[-1] != "assistant"
+            ):
+                raise UserError(f"{where}: a conversation must end with an assistant answer")
+            if not msgs[-1]["content"].strip():
+                raise UserError(f"{where}: the assistant answer is empty")
+            rows.append(row)
+    return rows
+
+
+def to_prompt_completion(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conversations → TRL's conversational prompt/completion form, so the loss is computed on
+    the assistant's last answer and its end-of-turn token only, never on the prompt. Both halves
+    go through the tokenizer's own chat template (the one inference and export use)."""
+    return [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
+
+
+def resolve_mode(recipe: Recipe, cuda: bool) -> tuple[str, str]:
+    """(mode, why) for the recipe on a machine with or without a CUDA GPU."""
+    if recipe.mode == "auto":
+        if cuda:
+            return "qlora", "CUDA GPU found: QLoRA (4-bit nf4 base, double quant, bf16 compute)"
+        return "lora", "no CUDA GPU: plain LoRA in fp32 (QLoRA on CPU measured ~13x slower)"
+    if recipe.mode == "qlora" and not cuda:
+        return "qlora", "recipe forces QLoRA on CPU: it works but is ~13x slower than LoRA"
+    return recipe.mode, f"recipe sets mode={recipe.mode}"
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    text = str(e).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+def describe_failure(e: BaseException, recipe: Recipe | None) -> str:
+    """One line for the user: what went wrong and, for out-of-memory, what to change."""
+    if is_out_of_memory(e):
+        where = ""
+        if recipe is not None:
+            where = (
+                f" (batch_size={recipe.batch_size}, max_seq_length={recipe.max_seq_length},"
+                f" gradient_checkpointing={str(recipe.gradient_checkpointing).lower()})"
+            )
+        return (
+            f"out of memory{where}: lower batch_size (raise grad_accum to keep the effective "
+            "batch), lower max_seq_length, or set gradient_checkpointing=true"
+        )
+    if isinstance(e, UserError):
+        return str(e)
+    first = str(e).strip().splitlines()[:1]
+    return f"{type(e).__name__}: {first[0]}" if first else type(e).__name__
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint with the highest step (names sort wrong as text: 100 < 50)."""
+    ckpts = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if p.is_dir()]
+    ckpts = [p for p in ckpts if p.name.split("-")[-1].isdigit()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def plot_loss(run_dir: Path) -> None:
+    """loss.png from events.jsonl: train loss per logged step, eval loss per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, losses, esteps, elosses = [], [], [], []
+    for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        ev = json.loads(line)
+        if ev["event"] == "log":
+            steps.append(ev["step"])
+            losses.append(ev["loss"])
+        elif ev["event"] == "eval":
+            esteps.append(ev["step"])
+            elosses.append(ev["eval_loss"])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, losses, label="train loss")
+    if esteps:
+        ax.plot(esteps, elosses, "o-", label="eval loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(run_dir / "loss.png", dpi=100)
+    plt.close(fig)
+
+
+def new_run_id(recipe: Recipe) -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{recipe.name}"
+
+
+def _environment() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    versions: dict[str, str | None] = {}
+    for pkg in ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "packages": versions,
+    }
+
+
+def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
+    import yaml
+
+    ws.require()
+    train_path = ws.dataset_dir / "train.jsonl"
+    if not train_path.is_file() or train_path.stat().st_size == 0:
+        raise UserError("no training data (run `assistant-builder dataset` first)")
+    for split in ("train", "eval"):  # a bad row fails here, before a run folder exists
+        if (ws.dataset_dir / f"{split}.jsonl").is_file():
+            read_conversations(ws.dataset_dir / f"{split}.jsonl")
+    run_id = new_run_id(recipe)
+    run_dir = ws.runs_dir / run_id
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = ws.runs_dir / f"{run_id}-{suffix}"
+    run_id = run_dir.name
+    (run_dir / "data").mkdir(parents=True)
+    for split in ("train", "eval"):
+        src = ws.dataset_dir / f"{split}.jsonl"
+        if src.is_file():
+            shutil.copyfile(src, run_dir / "data" / f"{split}.jsonl")
+    header = f"# assistant-builder train --recipe {run_dir / 'recipe.yaml'}\n"
+    atomic_write_text(
+        run_dir / "recipe.yaml", header + yaml.safe_dump(recipe.model_dump(), sort_keys=False)
+    )
+    atomic_write_json(
+        run_dir / "run.json",
+        {
+            "run": run_id,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "recipe": recipe.name,
+            "base_model": recipe.base_model,
+            "dataset_sha256": dataset_hash(train_path),
+            "environment": _environment(),
+        },
+    )
+    return run_id, run_dir
+
+
+def start(run_dir: Path, resume: bool = False) -> TrainHandle:
+    if resume:
+        (run_dir / "RESUME").write_text("1")
+    else:
+        (run_dir / "RESUME").unlink(missing_ok=True)
+    events = run_dir / "events.jsonl"
+    # A resumed run appends to the same log: relay only this attempt's events.
+    events_from = events.stat().st_size if events.is_file() else 0
+    log = open(run_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant_builder.train.worker", str(run_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        # Own process group: a Ctrl-C in the terminal reaches us, and we decide how to stop it.
+        start_new_session=True,
+    )
+    log.close()
+    return TrainHandle(run_dir.name, run_dir, proc, events_from)
+
+
+def _failure(handle: TrainHandle, error: str | None) -> TrainingFailed:
+    code = handle.process.returncode
+    if error is None and code is not None and code < 0:
+        sig = signal.Signals(-code).name
+        error = f"the training process was killed ({sig})" + (
+            ": most likely out of memory (lower batch_size or max_seq_length)"
+            if code == -signal.SIGKILL
+            else ""
+        )
+    if error is None:
+        log = handle.run_dir / "worker.log"
+        lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+        error = lines[-1] if lines else f"exit status {code}"
+    ckpt = last_checkpoint(handle.run_dir)
+    keep = (
+        f"; kept {ckpt.name} (resume: assistant-builder train --resume {handle.run_id})"
+        if ckpt
+        else ""
+    )
+    return TrainingFailed(f"training run {handle.run_id} failed: {error}{keep}")
+
+
+def follow(handle: TrainHandle, on_event: OnEvent = ignore, poll: float = 0.2) -> dict[str, Any]:
+    """Relay the child's events until it exits; return metrics.json, or raise TrainingFailed."""
+    path = handle.run_dir / "events.jsonl"
+    pos = handle.events_from
+    error: str | None = None
+
+    def drain() -> None:
+        nonlocal pos, error
+        if not path.is_file():
+            return
+        with open(path, encoding="utf-8") as f:
+            f.seek(pos)
+            while True:
+                line = f.readline()
+                if not line.endswith("\n"):
+                    break
+                pos = f.tell()
+                ev = json.loads(line)
+                kind = ev.pop("event")
+                if kind == "error":
+                    error = ev["message"]
+                step, total = ev.get("step"), ev.get("max_steps")
+                on_event(Progress("train", kind, done=step, total=total, data=ev))
+
+    while handle.process.poll() is None:
+        drain()
+        time.sleep(poll)
+    drain()
+    metrics_path = handle.run_dir / "metrics.json"
+    if handle.process.returncode != 0 or not metrics_path.is_file():
+        raise _failure(handle, error)
+    metrics: dict[str, Any] = json.loads(metrics_path.read_text(encoding="utf-8"))
+    return metrics
+
+
+def train(
+    ws: Workspace, recipe: Recipe, on_event: OnEvent = ignore, resume_run: str | None = None
+) -> dict[str, Any]:
+    """Run a training to the end and return its metrics (``status`` "completed", or
+    "cancelled" after Ctrl-C: a checkpoint is saved and ``resume_run`` continues from it).
+    A second Ctrl-C while the checkpoint is being saved stops the child at once."""
+    if resume_run:
+        run_dir = ws.run_dir(resume_run)
+        if last_checkpoint(run_dir) is None:
+            raise UserError(f"run {resume_run} has no checkpoint to resume from")
+        done = run_dir / "metrics.json"
+        if done.is_file() and json.loads(done.read_text()).get("status") == "completed":
+            raise UserError(f"run {resume_run} already completed; nothing to resume")
+        handle = start(run_dir, resume=True)
+    else:
+        _, run_dir = prepare_run(ws, recipe)
+        handle = start(run_dir)
+    on_event(Progress("train", "started", data={"run": handle.run_id, "run_dir": str(run_dir)}))
+    try:
+        return follow(handle, on_event)
+    except KeyboardInterrupt:
+        on_event(Progress("train", "cancelling", data={"run": handle.run_id}))
+        handle.cancel()
+        try:
+            return follow(handle, on_event)
+        except KeyboardInterrupt:
+            handle.kill()
+            handle.process.wait()
+            raise _failure(handle, "stopped without saving (second Ctrl-C)") from None

@@ -1,0 +1,198 @@
+"""Training recipes: YAML files validated into a pydantic model.
+
+Each shipped recipe lives in ``recipes/NAME.yaml`` and opens with a comment that is the exact
+command to run it. Unknown keys and bad values are clear errors that name the file. ``--set
+key=value`` overrides any field; values are parsed as YAML scalars (``--set lora_r=8``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assistant_builder.errors import UserError
+
+DEFAULT_RECIPE = "cpu-lora"
+_COMMON_OPTIMIZERS = frozenset(
+    {
+        "adamw_torch",
+        "adamw_torch_fused",
+        "paged_adamw_8bit",
+        "paged_adamw_32bit",
+        "adamw_8bit",
+        "sgd",
+    }
+)
+
+
+class Recipe(BaseModel):
+    """Everything that decides how a run trains. Field descriptions are the help text."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field("custom", description="Short name of the recipe.")
+    description: str = Field("", description="One line saying what the recipe is for.")
+    base_model: str = Field(
+        "default",
+        description="'default' (embedded SmolLM2-135M-Instruct), a local folder, or a hub id.",
+    )
+    mode: Literal["auto", "lora", "qlora"] = Field(
+        "auto",
+        description="auto: QLoRA on CUDA, plain LoRA in fp32 on CPU (QLoRA on CPU is ~13x slower).",
+    )
+    lora_r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
+    target_modules: str | list[str] = Field(
+        "all-linear", description="Modules that get LoRA: 'all-linear' or a list of names."
+    )
+    learning_rate: float = Field(2e-4, gt=0, lt=1, description="Peak learning rate.")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="Learning-rate schedule after warm-up."
+    )
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps for warm-up.")
+    epochs: float = Field(3.0, gt=0, le=100, description="Passes over the training split.")
+    max_steps: int = Field(-1, ge=-1, description="Stop after this many optimizer steps (-1: off).")
+    batch_size: int = Field(8, ge=1, le=1024, description="Conversations per device batch.")
+    grad_accum: int = Field(1, ge=1, le=1024, description="Gradient accumulation steps.")
+    max_seq_length: int = Field(512, ge=32, le=32768, description="Longer rows are truncated.")
+    weight_decay: float = Field(0.0, ge=0, lt=1, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    seed: int = Field(42, description="Random seed for data order and LoRA init.")
+    eval_each_epoch: bool = Field(True, description="Compute eval-split loss after every epoch.")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop when eval loss has not improved for this many evals."
+    )
+    padding_free: bool = Field(
+        True,
+        description="Batch rows end to end without padding (position ids restart per row), "
+        "with attention that keeps the rows apart: flash-attention on CUDA (padded when it is "
+        "not installed), one causal SDPA call per row on CPU.",
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Trade compute for memory; only worth it on large models."
+    )
+    fused_lora: bool = Field(
+        True,
+        description="On CPU, run each LoRA layer as one fused forward/backward (same gradients "
+        "as PEFT; fewer ops, less memory); needs lora_dropout 0, and DoRA or a 4-bit base "
+        "keep PEFT's own forward.",
+    )
+    onednn_linear: bool = Field(
+        True,
+        description="On CPU, compute the frozen fp32 matmuls (the fused LoRA layers' base "
+        "weights, both ways, and the LM head) with oneDNN's linear kernel instead of torch's "
+        "mm, whose BLAS may not use AVX-512 on every CPU; the same results to float rounding.",
+    )
+    optimizer: str = Field(
+        "adamw_torch",
+        description="Optimizer name as transformers knows it (QLoRA: paged_adamw_8bit).",
+    )
+    logging_steps: int = Field(1, ge=1, description="Log loss every N optimizer steps.")
+    save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps.")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch (default: all cores)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Recipe:
+        if self.lora_alpha > 16 * self.lora_r:
+            raise ValueError(
+                "lora_alpha is more than 16x lora_r; that scale is almost surely a typo"
+            )
+        if self.optimizer not in _COMMON_OPTIMIZERS:
+            # Rare names are checked against transformers itself (a heavier import).
+            from transformers.training_args import OptimizerNames
+
+            known = {o.value for o in OptimizerNames}
+            if self.optimizer not in known:
+                raise ValueError(
+                    f"optimizer {self.optimizer!r} is not a transformers optimizer "
+                    f"(e.g. {', '.join(sorted(_COMMON_OPTIMIZERS))})"
+                )
+        return self
+
+
+def recipes_dir() -> Path:
+    """Shipped recipes: inside the wheel, or the repository's recipes/ in a source checkout."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "_recipes", here.parent / "recipes"):
+        if candidate.is_dir():
+            return candidate
+    raise UserError("the shipped recipes folder is missing from this installation")
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
+
+
+def recipe_path(name_or_file: str) -> Path:
+    p = Path(name_or_file)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise UserError(f"{p}: recipe file not found")
+        return p
+    path = recipes_dir() / f"{name_or_file}.yaml"
+    if not path.is_file():
+        raise UserError(f"unknown recipe {name_or_file!r} (available: {', '.join(list_recipes())})")
+    return path
+
+
+def _format_validation_error(path: Path | str, e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "recipe"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in pairs:
+        if "=" not in item:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key not in Recipe.model_fields:
+            raise UserError(f"--set {key}: unknown recipe key")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def load_recipe(name_or_file: str = DEFAULT_RECIPE, overrides: list[str] | None = None) -> Recipe:
+    """Load, validate and apply ``--set`` overrides. Errors name the file and the key."""
+    import yaml
+
+    path = recipe_path(name_or_file)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise UserError(f"{where}: not valid YAML") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a recipe must be a mapping of keys to values")
+    data.setdefault("name", path.stem)
+    data.update(parse_overrides(overrides or []))
+    try:
+        return Recipe(**data)
+    except ValidationError as e:
+        raise UserError(_format_validation_error(path, e)) from None
+
+
+def recipe_header_command(path: Path) -> str | None:
+    """The command in the recipe's first comment line, e.g. '# assistant-builder train ...'."""
+    first = path.read_text(encoding="utf-8").splitlines()[0:1]
+    if first and first[0].startswith("#"):
+        return first[0].lstrip("#").strip()
+    return None

@@ -1,0 +1,362 @@
+"""The training child process: ``python -m assistant_builder.train.worker RUN_DIR``.
+
+It reads ``RUN_DIR/recipe.yaml`` and the dataset copy in the run, trains with TRL's SFTTrainer,
+appends progress to ``RUN_DIR/events.jsonl`` (one JSON object per line, flushed per step) and
+writes ``adapter/``, ``metrics.json`` and ``loss.png``. Running in a child process makes cancel
+real (SIGINT/SIGTERM → save a checkpoint and stop at the next step) and keeps an out-of-memory
+or a crash away from the CLI or the TUI that started it.
+
+CPU speed (SmolLM2-135M, cpu-lora recipe, demo FAQ, batches of 8, one thread, 6 steps, tokens
+per CPU-second, two interleaved runs each):
+
+- TRL's default loss runs a chunked LM head over *every* position on devices without Triton
+  (prompt tokens included) and computes entropy and top-1 accuracy tiles on the side: 64-66.
+  The selective loss (``selective_loss.py``) projects only the answer positions through the
+  LM head and uses plain cross-entropy: 86-91 (+35 %), the same loss to 5 decimals.
+- What is left is mostly matmul (~70 % of CPU time, ~34 GFLOP/s per thread) and the recipe's
+  LoRA dropout (0.05: ~12 % of a step in Bernoulli sampling; 0.0 measured 102 vs 88).
+- Padding-free batches through transformers' SDPA give the same loss (a block-diagonal mask
+  from the position ids) but were ~15 % slower than length-grouped padded batches: SDPA attends
+  over the whole flattened row with a mask. With attention that reads the row boundaries
+  (flash-attention on CUDA, ``varlen_attention`` on CPU) they are faster: on CPU the padding
+  of length-grouped batches was still 8-14 % of every linear layer's rows.
+- The frozen matmuls run through oneDNN on CPU (``fast_lora``): the wheel's MKL sgemm did not
+  use AVX-512 on the AMD machine (~150-165 GFLOP/s on 2 cores against oneDNN's ~190-205).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from assistant_builder.train.launch import (
+    describe_failure,
+    last_checkpoint,
+    plot_loss,
+    read_conversations,
+    resolve_mode,
+    to_prompt_completion,
+)
+from assistant_builder.train.recipe import Recipe, load_recipe
+from assistant_builder.train.selective_loss import selective_loss_trainer
+from assistant_builder.workspace import atomic_write_json
+
+_STOP = {"requested": False}
+_RATE = {"tokens0": 0}
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    _STOP["requested"] = True
+
+
+class EventLog:
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.f.write(json.dumps({"event": kind, "time": time.time(), **data}) + "\n")
+        self.f.flush()
+
+
+def _fits(tokenizer: Any, rows: list[dict[str, Any]], max_len: int) -> list[dict[str, Any]]:
+    """Rows whose whole conversation fits in ``max_len`` tokens. A longer row would be cut at
+    the end, losing the answer's end-of-turn token: training on it teaches the model to ramble."""
+    out = []
+    for r in rows:
+        ids = tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True)
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        if len(ids) <= max_len:
+            out.append(r)
+    return out
+
+
+def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, str]:
+    # Read and check the data before importing torch or loading weights: a bad row fails fast.
+    train_rows = to_prompt_completion(read_conversations(run_dir / "data" / "train.jsonl"))
+    eval_path = run_dir / "data" / "eval.jsonl"
+    eval_rows = to_prompt_completion(read_conversations(eval_path)) if eval_path.is_file() else []
+    if not train_rows:
+        raise ValueError("the training split is empty")
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from trl import SFTConfig, SFTTrainer
+
+    from assistant_builder.models.loading import load_model, load_tokenizer
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    cuda = torch.cuda.is_available()
+    mode, why = resolve_mode(recipe, cuda)
+    tokenizer = load_tokenizer(recipe.base_model)
+    if mode == "qlora":
+        # nf4 + double quantisation + bf16 compute (models.load_model), k-bit preparation
+        # (fp32 norms, input grads, optional checkpointing) and a paged optimizer: QLoRA as
+        # published. LoRA weights stay trainable on top of the frozen 4-bit base.
+        model = load_model(recipe.base_model, quantization="nf4", dtype="bfloat16")
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=recipe.gradient_checkpointing
+        )
+    else:
+        model = load_model(recipe.base_model, dtype="bfloat16" if cuda else "float32")
+    padding_free = False
+    notes = []
+    # Padding-free batches need attention that reads the row boundaries: flash-attention on
+    # CUDA, our per-row SDPA on CPU (varlen_attention.py).
+    if recipe.padding_free and cuda:
+        padding_free = _try_flash_attention(model)
+        if not padding_free:
+            notes.append("padding_free needs flash-attention (pip install flash-attn): padded")
+    elif recipe.padding_free:
+        from assistant_builder.models.cpu.varlen_attention import register
+
+        model.set_attn_implementation(register())
+        padding_free = True
+    optim = recipe.optimizer
+    if "paged" in optim and not cuda:
+        optim = "adamw_torch"
+        notes.append(f"{recipe.optimizer} needs CUDA: using adamw_torch")
+    log.emit("mode", mode=mode, why=why, notes=notes, padding_free=padding_free, optim=optim)
+
+    n_train = len(train_rows)
+    train_rows = _fits(tokenizer, train_rows, recipe.max_seq_length)
+    eval_rows = _fits(tokenizer, eval_rows, recipe.max_seq_length)
+    if len(train_rows) < n_train:
+        dropped = n_train - len(train_rows)
+        if not train_rows:
+            raise ValueError(
+                f"every training conversation is longer than max_seq_length="
+                f"{recipe.max_seq_length} tokens; raise max_seq_length"
+            )
+        log.emit(
+            "warning",
+            message=f"{dropped} of {n_train} training conversations are longer than "
+            f"max_seq_length={recipe.max_seq_length} tokens and were left out (cut short, "
+            "they would teach the model not to stop); raise max_seq_length to keep them",
+        )
+    train_ds = Dataset.from_list(train_rows)
+    eval_ds = Dataset.from_list(eval_rows) if eval_rows and recipe.eval_each_epoch else None
+
+    peft_config = LoraConfig(
+        r=recipe.lora_r,
+        lora_alpha=recipe.lora_alpha,
+        lora_dropout=recipe.lora_dropout,
+        target_modules=recipe.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    use_bf16 = mode == "qlora" or cuda
+    early = bool(recipe.early_stopping_patience and eval_ds is not None)
+    config = SFTConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler,
+        warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio
+        num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=recipe.batch_size,
+        gradient_accumulation_steps=recipe.grad_accum,
+        # Rows were checked to fit above; padding-free batching needs max_length unset.
+        max_length=None if padding_free else recipe.max_seq_length,
+        padding_free=padding_free,
+        weight_decay=recipe.weight_decay,
+        max_grad_norm=recipe.max_grad_norm,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        # TRL's defaults (bf16 autocast, gradient checkpointing) are for GPUs; on CPU they made
+        # a step ~20x slower. Set both explicitly from the recipe and the hardware.
+        bf16=use_bf16,
+        fp16=False,
+        gradient_checkpointing=recipe.gradient_checkpointing,
+        optim=optim,
+        logging_steps=recipe.logging_steps,
+        save_steps=recipe.save_steps,
+        save_total_limit=2,
+        eval_strategy="epoch" if eval_ds is not None else "no",
+        save_strategy="epoch" if early else "steps",
+        load_best_model_at_end=early,
+        metric_for_best_model="eval_loss" if early else None,
+        # Eval needs the loss only; without this TRL runs a second forward for the logits.
+        prediction_loss_only=True,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=cuda,
+        completion_only_loss=True,
+        # Batches of similar length waste little compute where rows are padded; padding-free
+        # rows do not need it, but it is the data order the quality runs were measured with.
+        train_sampling_strategy="group_by_length",
+        # Padding-free rows have no padding to leave out, and the pad token is often the
+        # end-of-turn token, which "non_padding" would not count.
+        include_num_input_tokens_seen="all" if padding_free else "non_padding",
+        use_cpu=not cuda,
+    )
+    callbacks: list[Any] = [_progress_callback(recipe, log)]
+    if early:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(recipe.early_stopping_patience or 1))
+    # On CUDA TRL's Triton LM-head kernel already scores only the answer positions.
+    cls = SFTTrainer if cuda else selective_loss_trainer()
+    trainer = cls(
+        model=model,
+        args=config,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    if not cuda:
+        # CPU only: measured there. On CUDA the step is bound by other per-step costs
+        # (benchmarks/README.md, GPU) and these paths have not been tried.
+        from assistant_builder.models.cpu.fast_lora import fuse_lora_linears, onednn_head
+
+        onednn = recipe.onednn_linear and mode == "lora"
+        if recipe.fused_lora:
+            # With dropout every training call would take PEFT's path anyway: report 0.
+            n = fuse_lora_linears(trainer.model, onednn) if recipe.lora_dropout == 0 else 0
+            log.emit("fused_lora", layers=n)
+        lm: Any = trainer.model
+        head = onednn_head(lm.get_output_embeddings()) if onednn else None
+        trainer.head = head  # type: ignore[union-attr]
+        log.emit("onednn_linear", head=head is not None)
+    return trainer, mode
+
+
+def _try_flash_attention(model: Any) -> bool:
+    try:
+        model.set_attn_implementation("flash_attention_2")
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def _progress_callback(recipe: Recipe, log: EventLog) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):  # type: ignore[misc]
+        """events.jsonl lines; rates and ETA count this process only, so a resumed run's
+        numbers are not inflated by the steps and tokens restored from the checkpoint."""
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.step0 = 0
+            self.tokens0 = 0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.t0 = time.time()
+            self.step0 = state.global_step
+            self.tokens0 = _RATE["tokens0"] = state.num_input_tokens_seen or 0
+            log.emit(
+                "begin", max_steps=state.max_steps, epochs=recipe.epochs, step=state.global_step
+            )
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            logs = logs or {}
+            elapsed = time.time() - self.t0
+            tokens = (state.num_input_tokens_seen or 0) - self.tokens0
+            step = state.global_step
+            done = step - self.step0
+            data = {
+                "step": step,
+                "max_steps": state.max_steps,
+                "epoch": state.epoch,
+                "elapsed": elapsed,
+                "eta": elapsed / done * (state.max_steps - step) if done > 0 else None,
+                "tokens": tokens,
+                "tokens_per_second": tokens / elapsed if elapsed > 0 else None,
+            }
+            if "loss" in logs:
+                log.emit("log", loss=logs["loss"], learning_rate=logs.get("learning_rate"), **data)
+            if "eval_loss" in logs:
+                log.emit("eval", eval_loss=logs["eval_loss"], **data)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if _STOP["requested"]:
+                control.should_save = True
+                control.should_training_stop = True
+
+    return Progress()
+
+
+def run(run_dir: Path) -> int:
+    """Train the run in ``run_dir``; 0 when it completed or was cancelled, 1 on failure (the
+    reason is the last ``error`` event)."""
+    log = EventLog(run_dir / "events.jsonl")
+    resume = (run_dir / "RESUME").is_file()
+    recipe: Recipe | None = None
+    try:
+        recipe = load_recipe(str(run_dir / "recipe.yaml"))
+        trainer, mode = build_trainer(run_dir, recipe, log)
+        t0 = time.time()
+        ckpt = last_checkpoint(run_dir) if resume else None
+        if ckpt is not None:
+            log.emit("resume", checkpoint=ckpt.name)
+        result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        seconds = time.time() - t0
+        state = trainer.state
+        cancelled = _STOP["requested"]
+        adapter = run_dir / "adapter"
+        trainer.model.save_pretrained(str(adapter))
+        # The tokenizer (with its chat template) travels with the adapter, so inference and
+        # export format prompts exactly as training did.
+        trainer.processing_class.save_pretrained(str(adapter))
+        tokens = state.num_input_tokens_seen or 0
+        losses = [h["loss"] for h in state.log_history if "loss" in h]
+        evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+        metrics = {
+            "run": run_dir.name,
+            "mode": mode,
+            "status": "cancelled" if cancelled else "completed",
+            "steps": state.global_step,
+            "max_steps": state.max_steps,
+            "epochs": state.epoch,
+            "train_loss": result.training_loss,
+            "first_loss": losses[0] if losses else None,
+            "last_loss": losses[-1] if losses else None,
+            "eval_loss": evals[-1] if evals else None,
+            "best_eval_loss": min(evals) if evals else None,
+            "early_stopped": bool(
+                recipe.early_stopping_patience
+                and not cancelled
+                and state.global_step < state.max_steps
+            ),
+            "train_seconds": seconds,
+            "tokens": tokens,
+            # This process's tokens only: a resumed run restores the earlier count.
+            "tokens_per_second": (tokens - _RATE["tokens0"]) / seconds if seconds > 0 else None,
+            "adapter": str(adapter),
+            "checkpoint": (c.name if (c := last_checkpoint(run_dir)) else None),
+        }
+        if metrics["train_loss"] is not None and not math.isfinite(metrics["train_loss"]):
+            raise FloatingPointError(
+                f"training diverged: loss is {metrics['train_loss']} (lower learning_rate)"
+            )
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        try:
+            plot_loss(run_dir)
+        except Exception as e:  # a missing plot must not fail a finished run
+            log.emit("warning", message=f"loss plot failed: {e}")
+        log.emit("end", **metrics)
+        return 0
+    except Exception as e:
+        log.emit("error", message=describe_failure(e, recipe), traceback=traceback.format_exc())
+        return 1
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    return run(Path(argv[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
