@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The tiny model, run and adapter fixtures of the export and serve tests.
+pytest_plugins = ["support.export_run"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
 

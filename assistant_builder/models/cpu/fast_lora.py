@@ -11,7 +11,7 @@ or add. On the 2-core machine: +11% tokens/s in training steps of short rows (pa
 process), ~200-260 MB less peak memory, +10% tokens/s when answering as tuned; no measurable
 change for long rows, where the matmuls dominate (benchmarks/README.md).
 
-Gradients are the same as PEFT's up to float rounding (tests/test_fast_lora.py checks every
+Gradients are the same as PEFT's up to float rounding (tests/models/test_fast_lora.py checks every
 LoRA gradient against PEFT's own path). The parameters are PEFT's own, untouched, so the
 adapter saves, loads and merges exactly as before. A call only takes the fused path in the
 plain case (one active adapter that is plain LoRA on a plain ``nn.Linear`` base, no dropout

@@ -143,7 +143,7 @@ def test_config_from_options_and_environment(monkeypatch) -> None:
 def test_compare_with_the_judge_records_votes_per_question(
     workspace, tmp_path_factory: pytest.TempPathFactory, capsys
 ) -> None:
-    from tiny_models import make_run, tiny_assets
+    from support.tiny_models import make_run, tiny_assets
 
     from assistant_builder.cli.main import main
 

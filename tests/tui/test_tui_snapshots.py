@@ -1,11 +1,11 @@
 """SVG snapshots of every screen at fixed sizes (pytest-textual-snapshot). The workspace is
 written file by file and sits at ./ws, so nothing on screen depends on the machine or the day.
-Update after an intended visual change: pytest tests/test_tui_snapshots.py --snapshot-update"""
+Update after an intended visual change: pytest tests/tui/test_tui_snapshots.py --snapshot-update"""
 
 from __future__ import annotations
 
 import pytest
-from test_tui_fakes import make_app, make_fixed_ws, settle
+from support.tui_fakes import make_app, make_fixed_ws, settle
 
 import assistant_builder.tui.screens.compare as compare_screen
 

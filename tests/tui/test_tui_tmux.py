@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_tui_fakes import make_demo_ws
+from support.tui_fakes import make_demo_ws
 
 
 def _entry_point() -> str | None:

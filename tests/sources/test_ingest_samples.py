@@ -14,7 +14,7 @@ import pytest
 
 from assistant_builder.sources.parsers import parse_file
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 
 pytestmark = pytest.mark.skipif(
     not SAMPLES.is_dir(), reason=f"real sample files not present at {SAMPLES}"

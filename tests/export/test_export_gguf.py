@@ -12,7 +12,6 @@ import pytest
 from assistant_builder.export import registry as ex
 
 pytestmark = pytest.mark.gguf
-pytest_plugins = ["test_export_fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +62,7 @@ def test_ollama_export_ships_a_verified_gguf_and_modelfile(tiny_run, monkeypatch
     assert info["verified"] and info["template_checked_conversations"] == 3
 
 
-def test_llama_cpp_logits_match_transformers(tiny_model, tmp_path: Path) -> None:
+def test_llama_cpp_logits_match_transformers(tiny_base_and_adapter, tmp_path: Path) -> None:
     """Per-position logits of the f16 GGUF in llama.cpp against the merged model in
     transformers, on a chat prompt rendered by the GGUF's own path."""
     import numpy as np
@@ -75,7 +74,7 @@ def test_llama_cpp_logits_match_transformers(tiny_model, tmp_path: Path) -> None
     from assistant_builder.export.merged import merge_adapter
     from assistant_builder.models.loading import load_tokenizer
 
-    base, adapter = tiny_model
+    base, adapter = tiny_base_and_adapter
     merge_adapter(str(base), adapter, tmp_path / "merged")
     convert(tmp_path / "merged", tmp_path / "m.gguf", "f16")
     tok = load_tokenizer(str(tmp_path / "merged"))

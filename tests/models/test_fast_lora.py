@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 import pytest
-from tiny_models import in_memory_llama
+from support.tiny_models import in_memory_llama
 
 torch = pytest.importorskip("torch")
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_tui_fakes import RUN_ID, add_fake_run, fake_start, make_app, make_demo_ws, settle, sync
+from support.tui_fakes import RUN_ID, add_fake_run, fake_start, make_app, make_demo_ws, settle, sync
 from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from assistant_builder.compare.ratings import RatingStore

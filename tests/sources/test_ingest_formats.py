@@ -9,7 +9,7 @@ import pytest
 from assistant_builder.errors import IngestError
 from assistant_builder.sources.parsers import SUPPORTED_EXTENSIONS, detect_format, parse_file
 
-FIX = Path(__file__).parent / "fixtures" / "ingest"
+FIX = Path(__file__).parents[1] / "fixtures" / "ingest"
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:

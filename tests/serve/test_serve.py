@@ -16,8 +16,6 @@ import pytest
 
 from assistant_builder.errors import UserError
 
-pytest_plugins = ["test_export_fixtures"]
-
 
 @contextmanager
 def running(ws: Any, run_id: str, api_key: str | None = None) -> Iterator[str]:

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_train import conversations, tiny_model, write_jsonl
-
-__all__ = ["tiny_model"]  # the session fixture, shared with test_train.py
+from support.train_data import conversations, write_jsonl
 
 
 def cli(ws: Path, *args: str) -> list[str]:

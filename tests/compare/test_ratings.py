@@ -18,7 +18,7 @@ import pytest
 from assistant_builder.compare.ratings import MIGRATIONS, NO_SOURCE, BlindPair, RatingStore, migrate
 from assistant_builder.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class FixedCoin(random.Random):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_models import tiny_assets
+from support.tiny_models import tiny_assets
 
 from assistant_builder.models.answer_cache import AnswerCache
 from assistant_builder.models.engine import Engine, GenSettings

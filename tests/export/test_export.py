@@ -12,9 +12,6 @@ import pytest
 from assistant_builder.errors import UserError
 from assistant_builder.export import registry as ex
 
-# The tiny model and run fixtures (shared with test_export_gguf.py and test_serve.py).
-pytest_plugins = ["test_export_fixtures"]
-
 
 def answers(model: str, adapter: Path | None, tuned: bool, questions: list[str]) -> list:
     from assistant_builder.models.engine import Engine
@@ -89,10 +86,10 @@ def test_manifest_detects_a_changed_file(tmp_path: Path) -> None:
     assert ex.check_manifest(tmp_path) == ["a.txt"]
 
 
-def test_vllm_layout_problems_are_reported(tmp_path: Path, tiny_model) -> None:
+def test_vllm_layout_problems_are_reported(tmp_path: Path, tiny_base_and_adapter) -> None:
     import shutil
 
-    _, adapter = tiny_model
+    _, adapter = tiny_base_and_adapter
     assert ex.vllm_layout_problems(tmp_path) == [
         "missing adapter_config.json",
         "missing adapter_model.safetensors",
@@ -215,7 +212,9 @@ def test_modelfile_has_stop_system_and_template() -> None:
 
 # -- GGUF conversion (file level; llama.cpp itself in test_export_gguf.py) ---------------------
 @pytest.mark.parametrize("outtype", ["f16", "q8_0"])
-def test_gguf_conversion_metadata_and_weights(tiny_model, tmp_path: Path, outtype: str) -> None:
+def test_gguf_conversion_metadata_and_weights(
+    tiny_base_and_adapter, tmp_path: Path, outtype: str
+) -> None:
     import gguf
     import numpy as np
     from safetensors.torch import load_file
@@ -223,7 +222,7 @@ def test_gguf_conversion_metadata_and_weights(tiny_model, tmp_path: Path, outtyp
     from assistant_builder.export.gguf_writer import convert, permute_qk, read_metadata
     from assistant_builder.models.loading import load_tokenizer
 
-    base, _ = tiny_model
+    base, _ = tiny_base_and_adapter
     out = tmp_path / f"m.{outtype}.gguf"
     convert(base, out, outtype)
     meta = read_metadata(out)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_models import make_run, tiny_assets
+from support.tiny_models import make_run, tiny_assets
 
 from assistant_builder.cli.main import main
 from assistant_builder.compare.answers import (

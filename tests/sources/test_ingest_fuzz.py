@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from assistant_builder.errors import IngestError
 from assistant_builder.sources.parsers import ParseResult, parse_file
 
-FIX = Path(__file__).parent / "fixtures" / "ingest"
+FIX = Path(__file__).parents[1] / "fixtures" / "ingest"
 VALID: dict[str, bytes] = {
     ".md": (FIX / "kramdown_faq.md").read_bytes(),
     ".rst": (FIX / "sphinx_faq.rst").read_bytes(),

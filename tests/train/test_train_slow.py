@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cloudnote_faq import FAQ, SYSTEM, faq_workspace
+from support.cloudnote_faq import FAQ, SYSTEM, faq_workspace
 
 from assistant_builder.train.launch import train
 from assistant_builder.train.recipe import load_recipe

@@ -110,7 +110,7 @@ def make_run(ws_root: Path, base: Path, adapter_src: Path, run_id: str = "tiny-r
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tiny_base_and_adapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny")
     base = build_tiny_base(root / "base")
     adapter = build_tiny_adapter(base, root / "adapter")
@@ -118,10 +118,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def tiny_run(tiny_model: tuple[Path, Path], tmp_path: Path):
+def tiny_run(tiny_base_and_adapter: tuple[Path, Path], tmp_path: Path):
     from assistant_builder.workspace import Workspace
 
-    base, adapter = tiny_model
+    base, adapter = tiny_base_and_adapter
     run_id = make_run(tmp_path / "ws", base, adapter)
     return Workspace(tmp_path / "ws"), run_id
 

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cloudnote_faq import FAQ as CLOUDNOTE_FAQ
-from cloudnote_faq import SYSTEM, faq_workspace
+from support.cloudnote_faq import FAQ as CLOUDNOTE_FAQ
+from support.cloudnote_faq import SYSTEM, faq_workspace
 
 from assistant_builder.train.recipe import load_recipe
 from assistant_builder.workspace import Workspace

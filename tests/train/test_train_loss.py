@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_train import conversations, events, recipe, tiny_model, write_jsonl
+from support.train_data import conversations, events, recipe, write_jsonl
 
 from assistant_builder.train.recipe import Recipe
-
-__all__ = ["tiny_model"]  # the session fixture, shared with test_train.py
 
 
 def build(
