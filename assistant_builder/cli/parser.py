@@ -1,0 +1,261 @@
+"""The argument parser: one ``add_<command>`` function per command, so a new option touches
+only its own command's function. Defaults and choices that the core also knows are read from
+the core's constants (those modules import nothing heavy), so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from assistant_builder import __version__
+from assistant_builder.cli.commands import (
+    cmd_compare,
+    cmd_dataset,
+    cmd_doctor,
+    cmd_eval,
+    cmd_export,
+    cmd_ingest,
+    cmd_init,
+    cmd_rate,
+    cmd_recipes,
+    cmd_serve,
+    cmd_train,
+)
+from assistant_builder.dataset.formats import FORMATS as DATASET_FORMATS
+from assistant_builder.dataset.heading_questions import STRATEGIES
+from assistant_builder.dataset.paraphrase import DEFAULT_VARIANTS
+from assistant_builder.export.registry import FORMATS as EXPORT_FORMATS
+from assistant_builder.workspace import ENV_WORKSPACE
+
+Handler = Callable[[argparse.Namespace], "dict[str, Any] | None"]
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _common() -> argparse.ArgumentParser:
+    """The options every command takes; SUPPRESS lets them stand before or after the command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help=f"workspace folder (default ./assistant-workspace or ${ENV_WORKSPACE})",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print exactly one JSON object on stdout (human output goes to stderr)",
+    )
+    return common
+
+
+def _or_list(items: tuple[str, ...]) -> str:
+    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def _add(sub: Subparsers, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+    sp = sub.add_parser(name, help=help, description=help, parents=[_common()])
+    sp.set_defaults(handler=handler)
+    return sp
+
+
+def add_init(sub: Subparsers) -> None:
+    sp = _add(sub, "init", cmd_init, "create a workspace")
+    sp.add_argument("--demo", action="store_true", help="add starter data from data_templates")
+
+
+def add_ingest(sub: Subparsers) -> None:
+    sp = _add(sub, "ingest", cmd_ingest, "ingest FAQ files and documents (files or folders)")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+
+
+def add_dataset(sub: Subparsers) -> None:
+    sp = _add(sub, "dataset", cmd_dataset, "build chat conversations, dedup, split train/eval")
+    sp.add_argument(
+        "--eval-fraction",
+        type=float,
+        default=None,
+        help="share of answer groups held out for eval; the model never learns those answers "
+        "(default 0: one group, for the eval loss and compare)",
+    )
+    sp.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
+    sp.add_argument(
+        "--questions",
+        choices=STRATEGIES,
+        default=STRATEGIES[0],
+        help="who writes questions for prose sections: heading templates (offline, default), "
+        "the local base model, or a teacher endpoint",
+    )
+    sp.add_argument(
+        "--variants",
+        type=int,
+        default=DEFAULT_VARIANTS,
+        metavar="N",
+        help="extra phrasings per answer: the source's variants, then paraphrases "
+        f"(default {DEFAULT_VARIANTS})",
+    )
+    sp.add_argument(
+        "--out-of-scope",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N off-topic questions answered with the out-of-scope message (default 0)",
+    )
+    sp.add_argument("--system-prompt", metavar="TEXT", help="save the workspace system prompt")
+    sp.add_argument(
+        "--out-of-scope-message", metavar="TEXT", help="save the refusal/hand-off message"
+    )
+    sp.add_argument(
+        "--teacher-url",
+        metavar="URL",
+        help="OpenAI-compatible base URL (or $ASSISTANT_BUILDER_TEACHER_URL); the key is read "
+        "from $ASSISTANT_BUILDER_TEACHER_KEY only",
+    )
+    sp.add_argument("--teacher-model", metavar="NAME", help="or $ASSISTANT_BUILDER_TEACHER_MODEL")
+    sp.add_argument(
+        "--export",
+        action="append",
+        metavar="FORMAT",
+        help=f"also write the dataset as {_or_list(DATASET_FORMATS)} (repeatable)",
+    )
+    sp.add_argument("--out", metavar="DIR", help="export folder (default exports/dataset)")
+
+
+def add_train(sub: Subparsers) -> None:
+    sp = _add(sub, "train", cmd_train, "fine-tune the base model with a recipe (LoRA/QLoRA)")
+    sp.add_argument(
+        "--recipe",
+        metavar="NAME|FILE",
+        help="recipe name or YAML file (default: the workspace's, cpu-lora)",
+    )
+    sp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. --set epochs=2 (repeatable)",
+    )
+    sp.add_argument("--resume", metavar="RUN", help="continue run RUN from its last checkpoint")
+
+
+def add_compare(sub: Subparsers) -> None:
+    sp = _add(
+        sub, "compare", cmd_compare, "answer questions as base and tuned, score against references"
+    )
+    sp.add_argument("--run", metavar="ID", help="run to compare (default: the latest)")
+    sp.add_argument("--against", metavar="RUN", help="compare with another run (default: base)")
+    sp.add_argument(
+        "--questions", metavar="FILE", help="JSONL/CSV: question[, reference, source, paraphrase]"
+    )
+    sp.add_argument("--ask", action="append", metavar="QUESTION", help="a question (repeatable)")
+    sp.add_argument(
+        "--max-new-tokens", type=int, help="answer budget (default: from the reference lengths)"
+    )
+    sp.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    sp.add_argument("--temperature", type=float, default=0.7, help="with --sample")
+    sp.add_argument("--seed", type=int, default=0, help="with --sample")
+    sp.add_argument("--no-pairs", action="store_true", help="do not add blind pairs to rate")
+    sp.add_argument("--judge", action="store_true", help="also ask an LLM judge (OpenAI API)")
+    sp.add_argument("--judge-url", help="judge base URL (or $ASSISTANT_BUILDER_JUDGE_URL)")
+    sp.add_argument("--judge-model", help="judge model (or $ASSISTANT_BUILDER_JUDGE_MODEL)")
+    sp.add_argument("--judge-key", help="API key (better: $ASSISTANT_BUILDER_JUDGE_KEY)")
+
+
+def add_rate(sub: Subparsers) -> None:
+    sp = _add(sub, "rate", cmd_rate, "rate answer pairs blind in the terminal; export, verdict")
+    sp.add_argument("--rater", help="your name (default: $USER)")
+    sp.add_argument("--limit", type=int, help="stop after this many ratings")
+    sp.add_argument("--export", metavar="FILE", help="write all ratings to FILE.csv or .jsonl")
+    sp.add_argument("--verdict", action="store_true", help="win/tie/loss with 95%% CIs")
+    sp.add_argument("--model", help="with --verdict: the candidate (run id; default: latest)")
+    sp.add_argument("--vs", help="with --verdict: the baseline (default: base)")
+    sp.add_argument("--to-dataset", action="store_true", help="ratings → dataset/feedback.jsonl")
+    sp.add_argument(
+        "--to-preferences", action="store_true", help="ratings → dataset/preferences.jsonl (DPO)"
+    )
+    sp.add_argument(
+        "--min-score", type=int, default=4, help="--to-dataset: least score of a kept answer"
+    )
+
+
+def add_eval(sub: Subparsers) -> None:
+    sp = _add(sub, "eval", cmd_eval, "score base and tuned on a golden file, verbatim vs reworded")
+    sp.add_argument(
+        "golden",
+        metavar="GOLDEN.jsonl",
+        help="JSONL/CSV lines: question, reference, optional paraphrase: true",
+    )
+    sp.add_argument("--run", metavar="ID", help="run to evaluate (default: the latest)")
+    sp.add_argument("--against", metavar="RUN", help="a second run: per-question differences")
+    sp.add_argument(
+        "--details", action="store_true", help="per-question table (and rows in --json)"
+    )
+    sp.add_argument(
+        "--max-new-tokens", type=int, help="answer budget (default: from the training answers)"
+    )
+
+
+def add_export(sub: Subparsers) -> None:
+    sp = _add(sub, "export", cmd_export, f"export a run: {', '.join(EXPORT_FORMATS)}")
+    sp.add_argument("--run", metavar="ID", help="run to export (default: the latest)")
+    sp.add_argument(
+        "--format",
+        action="append",
+        required=True,
+        metavar="FMT",
+        help="format(s), repeatable or comma-separated: adapter (PEFT folder + model card), "
+        "merged (full-precision safetensors), gguf (f16 and q8_0 for llama.cpp), ollama "
+        "(GGUF + Modelfile), openai-dataset (chat fine-tuning JSONL); each is verified after "
+        "writing; each folder exports/<run>/<format>/ holds a manifest.json with checksums",
+    )
+
+
+def add_serve(sub: Subparsers) -> None:
+    sp = _add(sub, "serve", cmd_serve, "serve a run's tuned model as an OpenAI-compatible API")
+    sp.add_argument("--run", metavar="ID", help="run to serve (default: the latest)")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    sp.add_argument("--api-key", metavar="KEY", help="require 'Authorization: Bearer KEY'")
+
+
+def add_recipes(sub: Subparsers) -> None:
+    sp = _add(sub, "recipes", cmd_recipes, "list, show or validate training recipes")
+    sp.add_argument("action", nargs="?", default="list", choices=["list", "show", "validate"])
+    sp.add_argument("name", nargs="?", metavar="NAME|FILE")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+
+def add_doctor(sub: Subparsers) -> None:
+    _add(sub, "doctor", cmd_doctor, "what this machine can do (CUDA, bitsandbytes, default model)")
+
+
+# In the order `--help` lists them: the pipeline, then the tools.
+COMMANDS = (
+    add_init,
+    add_ingest,
+    add_dataset,
+    add_train,
+    add_compare,
+    add_rate,
+    add_eval,
+    add_export,
+    add_serve,
+    add_recipes,
+    add_doctor,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="assistant-builder",
+        description="Turn FAQ pages and documents into a fine-tuned domain chatbot. "
+        "With no command, opens the terminal app on the workspace.",
+        parents=[_common()],
+    )
+    p.add_argument("--version", action="version", version=f"assistant-builder {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(sub)
+    return p
