@@ -75,6 +75,10 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     for fmt in formats:
         if fmt not in FORMATS:
             raise UserError(f"unknown dataset format {fmt!r} (choose {', '.join(FORMATS)})")
+    if args.allow:
+        from assistant_builder.dataset.redact import add_allowed
+
+        say(f"Allow-list: {', '.join(add_allowed(ws, args.allow))}")
     opts = BuildOptions(
         eval_fraction=(
             BuildOptions.eval_fraction if args.eval_fraction is None else args.eval_fraction
@@ -84,6 +88,7 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         variants=args.variants,
         out_of_scope=args.out_of_scope,
         teacher=teacher,
+        redact=False if args.no_redact else None,
     )
     with ProgressRenderer("dataset") as bar:
         report = build_dataset(ws, opts, on_event=bar)
@@ -94,6 +99,12 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         f"({report.groups} answer groups; {made}); dropped: {dropped}"
     )
     say(f"Written to {ws.dataset_dir} (dropped questions and reasons: dropped.jsonl)")
+    red = report.redaction
+    if red.get("enabled"):
+        found = ", ".join(f"{k}: {v}" for k, v in red["found"].items()) or "nothing"
+        say(f"Redacted in {red['rows']} rows ({found}); details: dataset/redactions.json")
+    else:
+        say("[yellow]Redaction off[/]: personal data and secrets were kept")
     result = report.to_json()
     if formats:
         from assistant_builder.dataset.formats import export_dataset

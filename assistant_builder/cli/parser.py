@@ -121,6 +121,18 @@ def add_dataset(sub: Subparsers) -> None:
         help=f"also write the dataset as {_or_list(DATASET_FORMATS)} (repeatable)",
     )
     sp.add_argument("--out", metavar="DIR", help="export folder (default exports/dataset)")
+    sp.add_argument(
+        "--allow",
+        action="append",
+        metavar="TEXT",
+        help="keep TEXT unredacted from now on (the team's own address or phone, '@domain', or "
+        "a false positive from dataset/redactions.json); saved in the workspace, repeatable",
+    )
+    sp.add_argument(
+        "--no-redact",
+        action="store_true",
+        help="this build only: keep personal data and secrets (redaction is on by default)",
+    )
 
 
 def add_train(sub: Subparsers) -> None:

@@ -50,6 +50,7 @@ class BuildOptions:
     questions_per_section: int = 3  # for the model and teacher strategies
     teacher: TeacherConfig | None = None
     engine: Any = None  # a generate.Engine for the model strategy (tests inject a small one)
+    redact: bool | None = None  # None: the workspace setting (on unless switched off)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class DatasetReport:
     # Who wrote generated questions and paraphrases: "template-fallback" counts sections where
     # nothing the model or teacher wrote was grounded (a weak base model shows up here).
     generators: dict[str, int] = field(default_factory=dict)
+    redaction: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class DatasetReport:
             "strategy": self.strategy,
             "variants": self.variants,
             "generators": self.generators,
+            "redaction": self.redaction,
         }
 
 
@@ -316,7 +319,10 @@ def build_dataset(
 
     rows = merge_feedback(ws, rows)
     edits = load_edits(ws)
-    report = DatasetReport(sources=len({r["source"] for r in rows}))
+    sources = {r["source"] for r in rows} | {
+        i.get("source") for i in items if i.get("kind") == "conversation"
+    }
+    report = DatasetReport(sources=len(sources))
     report.strategy, report.variants = opts.question_strategy, opts.variants
     seen_norm: dict[str, str] = {}  # normalised question → its answer group
     seen_raw: set[tuple[str, str]] = set()
@@ -353,8 +359,18 @@ def build_dataset(
         }
         meta.update({k: r[k] for k in ("paraphrase_of", "generator") if r.get(k)})
         conversations.append(make_conversation(q, a, settings.system_prompt, meta))
+    from assistant_builder.dataset.transcripts import transcript_conversations
+
+    transcripts, dropped_transcripts = transcript_conversations(
+        items, edits, settings.system_prompt
+    )
+    conversations += transcripts
+    dropped_rows += dropped_transcripts
     if not conversations:
         raise UserError("every example was dropped; nothing to train on")
+    from assistant_builder.dataset.redact import redact_dataset, workspace_redactor
+
+    redactions = redact_dataset(conversations, workspace_redactor(ws, opts.redact))
     groups = sorted({c["meta"]["group"] for c in conversations})
     eval_groups = {g for g in groups if _is_eval_group(g, opts.seed, opts.eval_fraction)}
     # Small datasets: make sure there is something to evaluate on, but keep most for training.
@@ -381,6 +397,10 @@ def build_dataset(
         who = c["meta"].get("generator")
         if who:
             report.generators[who] = report.generators.get(who, 0) + 1
+    # What was redacted, row by row, for a reviewer to check (and undo with the allow-list).
+    atomic_write_json(d / "redactions.json", redactions)
+    report.redaction = {k: v for k, v in redactions.items() if k != "examples"}
+    report.redaction["report"] = "redactions.json"
     atomic_write_json(d / "report.json", report.to_json())
     on_event(Progress("dataset", f"{report.train} train, {report.eval} eval"))
     return report

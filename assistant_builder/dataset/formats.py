@@ -205,6 +205,9 @@ def export_dataset(ws: Workspace, fmt: str, out_dir: Path | None = None) -> dict
             splits[split] = list(read_jsonl(path))
     if not splits.get("train"):
         raise UserError("no dataset to export (run `assistant-builder dataset` first)")
+    from assistant_builder.dataset.redact import redact_for_export
+
+    redacted = sum(redact_for_export(ws, rows) for rows in splits.values())
     base = Path(out_dir) if out_dir is not None else ws.exports_dir / "dataset"
     target = base / fmt
     base.mkdir(parents=True, exist_ok=True)
@@ -227,4 +230,5 @@ def export_dataset(ws: Workspace, fmt: str, out_dir: Path | None = None) -> dict
         "examples": {s: len(r) for s, r in splits.items()},
         "files": sorted(p.name for p in target.iterdir()),
         "verified": True,
+        "redacted_rows": redacted,
     }

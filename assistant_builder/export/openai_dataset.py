@@ -87,6 +87,9 @@ def export_openai_dataset(
             if not isinstance(row.get("messages"), list):
                 raise UserError(f"{src}:{lineno}: no 'messages' list")
             rows.append(to_openai(row))
+        from assistant_builder.dataset.redact import redact_for_export
+
+        redact_for_export(ws, rows)
         counts[split] = atomic_write_jsonl(tmp / f"{split}.jsonl", rows)
     problems: list[str] = []
     for split, n in counts.items():

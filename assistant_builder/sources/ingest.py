@@ -40,6 +40,7 @@ class IngestReport:
     documents: int = 0
     pairs: int = 0
     sections: int = 0
+    conversations: int = 0  # multi-turn support transcripts
     skipped: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
 
@@ -48,6 +49,7 @@ class IngestReport:
             "documents": self.documents,
             "pairs": self.pairs,
             "sections": self.sections,
+            "conversations": self.conversations,
             "skipped": self.skipped,
             "sources": self.sources,
         }
@@ -118,6 +120,7 @@ def ingest_paths(ws: Workspace, paths: list[Path], on_event: OnEvent = ignore) -
             continue
         report.skipped.extend(s.to_dict() for s in result.skipped)
         rows = [p.to_dict() for p in result.pairs] + [s.to_dict() for s in result.sections]
+        rows += [c.to_dict() for c in result.conversations]
         for r in rows:
             r["sha256"] = digest
         if not rows:
@@ -138,13 +141,18 @@ def ingest_paths(ws: Workspace, paths: list[Path], on_event: OnEvent = ignore) -
             "format": result.format,
             "pairs": len(result.pairs),
             "sections": len(result.sections),
+            "conversations": len(result.conversations),
             "ingested_at": _now(),
             "previous": previous,
         }
         report.documents += 1
         report.pairs += len(result.pairs)
         report.sections += len(result.sections)
-        report.sources.append({"path": str(f), "format": result.format, "pairs": len(result.pairs)})
+        report.conversations += len(result.conversations)
+        source_entry = {"path": str(f), "format": result.format, "pairs": len(result.pairs)}
+        if result.conversations:
+            source_entry["conversations"] = len(result.conversations)
+        report.sources.append(source_entry)
     atomic_write_json(ws.sources_dir / "index.json", index)
     on_event(Progress("ingest", "done", done=len(files), total=len(files)))
     return report

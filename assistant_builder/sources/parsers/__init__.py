@@ -76,6 +76,11 @@ def parse_text(text: str, fmt: str, source: str, *, faq_hint: bool = False) -> P
         from .html_page import parse_html
 
         return parse_html(text, source, faq_hint=faq_hint)
+    if fmt in ("csv", "tsv", "json", "jsonl"):
+        from .transcript_read import looks_like_transcript, parse_transcripts
+
+        if looks_like_transcript(text, fmt):
+            return parse_transcripts(text, source, fmt)
     if fmt in ("csv", "tsv"):
         from .tabular import parse_tabular
 

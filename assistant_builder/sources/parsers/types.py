@@ -47,6 +47,24 @@ class Section:
 
 
 @dataclass
+class Conversation:
+    """A support transcript: alternating customer (``user``) and agent (``assistant``) turns,
+    internal notes and bot messages already dropped. ``conversation_id`` is the export's own
+    ticket or conversation id, so the dataset can split by conversation."""
+
+    turns: list[dict[str, str]]
+    conversation_id: str
+    source: str
+    format: str
+    line_start: int | None = None
+    line_end: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "conversation", **asdict(self)}
+
+
+@dataclass
 class Skipped:
     """Something that was not ingested, with the reason a user can act on."""
 
@@ -67,3 +85,4 @@ class ParseResult:
     pairs: list[Pair] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)

@@ -1,0 +1,237 @@
+"""Redaction: personal data and secrets become typed placeholders before anything is trained on.
+
+A model learns its training answers word for word, so a customer's e-mail address in a ticket
+would be repeated to the next customer. ``redact_conversation`` replaces what ``pii_detect``
+finds with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``...: the same value gets the same placeholder
+throughout one conversation (a second, different address becomes ``<EMAIL_2>``), so a
+multi-turn exchange still reads coherently. The workspace allow-list (``workspace.json``
+``"redaction": {"allow": [...]}``) keeps what the team wants the model to say: its own support
+address, its phone number, a whole domain (``@example.com``). Adding a value there is also how a
+reviewer undoes a false positive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant_builder.dataset.pii_detect import DEFAULT_REGIONS, KINDS, Finding, detect
+
+PLACEHOLDER = {
+    "url_credentials": "CREDENTIALS",
+    "private_key": "PRIVATE_KEY",
+    "api_key": "API_KEY",
+    "email": "EMAIL",
+    "iban": "IBAN",
+    "card": "CARD",
+    "ip": "IP",
+    "phone": "PHONE",
+    "address": "ADDRESS",
+    "person": "NAME",
+}
+SETTINGS_KEY = "redaction"
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"\D", "", s)
+
+
+def normalise(kind: str, value: str) -> str:
+    """What makes two spellings of one value the same value (for placeholders and the
+    allow-list): case for e-mail, digits for phones and cards, spacing for the rest."""
+    if kind in ("phone", "card"):
+        return _digits(value)
+    if kind == "iban":
+        return value.replace(" ", "").upper()
+    return " ".join(value.split()).casefold()
+
+
+@dataclass
+class AllowList:
+    """Values that must survive redaction. An entry with ``@`` in front allows a whole e-mail
+    domain; a phone entry matches any spelling of the same number (compared on its last nine
+    digits, so ``+1 (415) 555-0132`` and ``415.555.0132`` are one number)."""
+
+    entries: tuple[str, ...] = ()
+    _exact: set[str] = field(default_factory=set, init=False, repr=False)
+    _domains: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _numbers: tuple[str, ...] = field(default=(), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._exact = {" ".join(e.split()).casefold() for e in self.entries if e.strip()}
+        self._domains = tuple(e.strip().casefold() for e in self.entries if e.strip()[:1] == "@")
+        self._numbers = tuple(d for d in (_digits(e) for e in self.entries) if len(d) >= 7)
+
+    def allows(self, f: Finding) -> bool:
+        text = " ".join(f.text.split()).casefold()
+        if text in self._exact:
+            return True
+        if f.kind == "email" and text.endswith(self._domains) and self._domains:
+            return True
+        if f.kind == "phone":
+            d = _digits(f.text)
+            return any(d[-9:] == n[-9:] for n in self._numbers)
+        if f.kind in ("card", "iban"):
+            return normalise(f.kind, f.text) in {normalise(f.kind, e) for e in self._exact}
+        return False
+
+
+@dataclass
+class Redactor:
+    allow: AllowList = field(default_factory=AllowList)
+    kinds: tuple[str, ...] = KINDS
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    # Paraphrased rows repeat one answer several times: detect once per distinct text.
+    _cache: dict[str, list[Finding]] = field(default_factory=dict, init=False, repr=False)
+
+    def find(self, text: str) -> list[Finding]:
+        hit = self._cache.get(text)
+        if hit is None:
+            hit = [f for f in detect(text, self.kinds, self.regions) if not self.allow.allows(f)]
+            if len(self._cache) < 50_000:
+                self._cache[text] = hit
+        return hit
+
+    def redact_text(
+        self, text: str, mapping: dict[tuple[str, str], str] | None = None
+    ) -> tuple[str, list[dict[str, str]]]:
+        """(redacted text, [{"kind", "found", "placeholder"}]); ``mapping`` carries the
+        placeholders of one conversation from turn to turn."""
+        mapping = {} if mapping is None else mapping
+        out: list[str] = []
+        found: list[dict[str, str]] = []
+        pos = 0
+        for f in self.find(text):
+            key = (f.kind, normalise(f.kind, f.text))
+            ph = mapping.get(key)
+            if ph is None:
+                n = 1 + sum(1 for k in mapping if k[0] == f.kind)
+                label = PLACEHOLDER[f.kind]
+                ph = mapping[key] = f"<{label}>" if n == 1 else f"<{label}_{n}>"
+            out += [text[pos : f.start], ph]
+            pos = f.end
+            found.append({"kind": f.kind, "found": f.text, "placeholder": ph})
+        out.append(text[pos:])
+        return "".join(out), found
+
+
+def redact_conversation(
+    messages: list[dict[str, Any]],
+    redactor: Redactor | None = None,
+    *,
+    allow: Iterable[str] = (),
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Redacted copies of ``messages`` ({"role", "content"} dicts) and what was replaced, each
+    finding with its turn index and role. System messages are the team's own words and stay.
+    The serving log calls this before a served conversation can become a training row."""
+    redactor = redactor or Redactor(AllowList(tuple(allow)))
+    mapping: dict[tuple[str, str], str] = {}
+    out: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    for i, m in enumerate(messages):
+        content = m.get("content")
+        if m.get("role") == "system" or not isinstance(content, str):
+            out.append(dict(m))
+            continue
+        text, found = redactor.redact_text(content, mapping)
+        out.append({**m, "content": text})
+        findings += [{"turn": i, "role": m.get("role"), **f} for f in found]
+    return out, findings
+
+
+# --- the workspace's policy --------------------------------------------------------------------
+
+
+def policy(ws: Any) -> dict[str, Any]:
+    raw = ws.load_settings().extra.get(SETTINGS_KEY) or {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def workspace_redactor(ws: Any, enabled: bool | None = None) -> Redactor | None:
+    """The workspace's redactor, or None where redaction is switched off (``enabled`` overrides
+    the setting for one build)."""
+    from assistant_builder.errors import UserError
+
+    p = policy(ws)
+    if not (p.get("enabled", True) if enabled is None else enabled):
+        return None
+    kinds = tuple(p.get("kinds") or KINDS)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise UserError(
+            f"{ws.settings_path}: unknown redaction kinds {unknown} (known: {', '.join(KINDS)})"
+        )
+    regions = tuple(str(r).upper() for r in p.get("regions") or DEFAULT_REGIONS)
+    return Redactor(AllowList(tuple(str(a) for a in p.get("allow", []))), kinds, regions)
+
+
+def add_allowed(ws: Any, values: Iterable[str]) -> list[str]:
+    """Add ``values`` to the workspace allow-list (kept in order, no duplicates); returns it."""
+    settings = ws.load_settings()
+    p = dict(settings.extra.get(SETTINGS_KEY) or {})
+    allow = [str(a) for a in p.get("allow", [])]
+    for v in values:
+        v = v.strip()
+        if v and v not in allow:
+            allow.append(v)
+    p["allow"] = allow
+    settings.extra[SETTINGS_KEY] = p
+    ws.save_settings(settings)
+    return allow
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals per kind and per source from the per-row report rows."""
+    by_kind: dict[str, int] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    for r in rows:
+        src = by_source.setdefault(str(r.get("source")), {})
+        for f in r["findings"]:
+            by_kind[f["kind"]] = by_kind.get(f["kind"], 0) + 1
+            src[f["kind"]] = src.get(f["kind"], 0) + 1
+    return {"rows": len(rows), "found": by_kind, "by_source": by_source}
+
+
+def redact_dataset(
+    conversations: list[dict[str, Any]], redactor: Redactor | None
+) -> dict[str, Any]:
+    """Redact built conversations in place; the report written next to them: per row (example
+    id, source, line, what was found and what replaced it) and totals per kind and source."""
+    if redactor is None:
+        return {"enabled": False, "rows": 0, "found": {}, "by_source": {}, "examples": []}
+    examples: list[dict[str, Any]] = []
+    for c in conversations:
+        c["messages"], findings = redact_conversation(c["messages"], redactor)
+        if not findings:
+            continue
+        meta = c["meta"]
+        kinds: dict[str, int] = {}
+        for f in findings:
+            kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+        meta["redacted"] = kinds
+        examples.append(
+            {
+                "id": meta.get("id"),
+                "source": meta.get("source"),
+                "line": meta.get("line_start"),
+                "findings": findings,
+            }
+        )
+    return {"enabled": True, **summarise(examples), "allow": list(redactor.allow.entries),
+            "examples": examples}  # fmt: skip
+
+
+def redact_for_export(ws: Any, rows: list[dict[str, Any]]) -> int:
+    """Exports leave the workspace: redact them again with the current policy (a build made
+    with ``--no-redact`` or before an allow-list change is still caught). Returns the number of
+    rows changed."""
+    redactor = workspace_redactor(ws)
+    if redactor is None:
+        return 0
+    changed = 0
+    for row in rows:
+        row["messages"], found = redact_conversation(row["messages"], redactor)
+        changed += bool(found)
+    return changed
