@@ -52,8 +52,11 @@ _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
     r"[A-Za-z]{2,24}(?![\w-])"
 )
-# scheme://user:password@host: the user and password go, the host stays readable.
-_URL_CREDS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://([^\s:/@<>\"']+:[^\s@/<>\"']+)@")
+# scheme://user:password@host...: the whole URL goes (its host and path say where the password
+# opens a door).
+_URL_CREDS = re.compile(
+    r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@<>\"']+:[^\s@/<>\"']+@[^\s<>\"'`)\]]*"
+)
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
 )
@@ -86,6 +89,7 @@ _ASSIGNED = re.compile(
     r"(?i)\b(?:api[_ -]?key|apikey|secret(?:[_ -]?key)?|access[_ -]?(?:key|token)|auth[_ -]?token"
     r"|token|passw(?:or)?d|pwd|client[_ -]?secret|private[_ -]?key|bearer)"
     r"(?:\s*(?:[:=]|is|was)\s*|\s+)[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
+    r"|\bkey\s*[:=]\s*[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
 )
 _TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9][A-Za-z0-9_\-+/=]{23,}(?![\w/+=-])")
 
@@ -111,18 +115,20 @@ def _is_high_entropy(tok: str) -> bool:
 
 def _secrets(text: str) -> Iterator[Finding]:
     for m in _URL_CREDS.finditer(text):
-        yield Finding("url_credentials", m.start(1), m.end(1), m.group(1))
+        url = m.group().rstrip(".,;:!?")
+        yield Finding("url_credentials", m.start(), m.start() + len(url), url)
     for m in _PRIVATE_KEY.finditer(text):
         yield Finding("private_key", m.start(), m.end(), m.group())
     for m in _PREFIXED_KEY.finditer(text):
         yield Finding("api_key", m.start(), m.end(), m.group())
     for m in _ASSIGNED.finditer(text):
-        val = m.group(1).rstrip(".,;:!?)\"'`")
+        g = 1 if m.group(1) else 2
+        val = m.group(g).rstrip(".,;:!?)\"'`")
         # "the token is expired", "password reset": a word is not a secret.
         if re.fullmatch(r"[A-Za-z]+", val) or (val.islower() and "-" in val and val.isascii()):
             continue
         if re.search(r"\d", val) or len(val) >= 12:
-            yield Finding("api_key", m.start(1), m.start(1) + len(val), val)
+            yield Finding("api_key", m.start(g), m.start(g) + len(val), val)
     for m in _TOKEN.finditer(text):
         tok = m.group()
         if _is_high_entropy(tok):
@@ -215,50 +221,62 @@ def _ips(text: str) -> Iterator[Finding]:
 # --- phone numbers ------------------------------------------------------------------------------
 
 _PHONE = re.compile(
-    r"(?<![\w+/#$€£.,-])(?:(?:\+|00)\s?\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,6}"
-    r"(?:(?:\s|[.-]|\s?-\s?)\d{1,6}){0,5}(?![\w%$€£]|[.,]\d|-\w)"
+    r"(?<![\w+/#$€£.,-])(?:(?:\+|00)\s?\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,12}"
+    r"(?:(?:\s|[.-]|\s?-\s?)\d{1,10}){0,5}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
+    r"(?![\w%$€£]|[.,]\d|-\w)"
 )
 _PHONE_CONTEXT = re.compile(
     r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call(?:ed)?|ring|text|sms|whatsapp|number|"
     r"reach|contact|dial|hotline|landline|tel\.|ph|mob|m|t)\b[^\n]{0,30}$"
+)
+# "order number 48291734", "SKU 12345-678", "ticket #...": an identifier, not a phone.
+_ID_BEFORE = re.compile(
+    r"(?i)\b(?:order|invoice|ticket|case|ref(?:erence)?|sku|account|acct|tracking|serial|model|"
+    r"part|item|po|rma|confirmation|booking|reservation|customer|member|policy|id|zip|postcode|"
+    r"version|build|ver)\b\W{0,3}(?:number|no\.?|num|id|code)?\W{0,3}$"
 )
 _DATE = re.compile(
     r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{4}\s*[-–]\s*\d{4}"
 )
 
 
-def _phone_shape_ok(cand: str) -> bool:
-    digits = re.sub(r"\D", "", cand)
-    if not 7 <= len(digits) <= 15:
-        return False
-    if _DATE.fullmatch(cand.strip()):
-        return False
+def _phone_shape(cand: str) -> str:
+    """'strong' (international or shaped like a phone), 'weak' (needs a word like "call"
+    before it) or '' (not a phone: too few or many digits, a date, a version)."""
+    digits = re.sub(r"\D", "", re.sub(r"(?i)(?:x|ext\.?|extension)\s?\d+$", "", cand))
+    if not 7 <= len(digits) <= 15 or _DATE.fullmatch(cand.strip()):
+        return ""
+    if cand.startswith(("+", "00")):
+        return "strong"
     groups = re.findall(r"\d+", cand)
-    # 555.123.4567 is a phone; 10.0.19041.1 or 3.12.4 is a version.
-    dotted = "." in cand and not cand.lstrip().startswith("+")
-    return not dotted or (
-        len(groups) >= 3 and len(groups[-1]) >= 3 and sum(len(g) >= 3 for g in groups) >= 2
-    )
+    if "." in cand and min(len(g) for g in groups) == 1:
+        return ""  # 3.9.41.9038 is a version
+    if "." in cand and (len(groups) < 3 or sum(len(g) >= 3 for g in groups) < 2):
+        return "weak"  # 7592.5616 may be a phone; 10.0.19041.1 is a version
+    if len(digits) >= 9 and (len(groups) >= 3 or "(" in cand):
+        return "strong"
+    return "weak"
 
 
 def _phones(text: str, regions: tuple[str, ...]) -> Iterator[Finding]:
-    import phonenumbers
-
     for m in _PHONE.finditer(text):
         cand = m.group().strip()
-        if not _phone_shape_ok(cand):
+        shape = _phone_shape(cand)
+        if not shape:
             continue
         start = m.start() + (len(m.group()) - len(m.group().lstrip()))
+        before = text[max(0, start - 40) : start]
         intl = cand.startswith(("+", "00"))
-        grouped = bool(re.search(r"[\s().-]", cand))
-        context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
-        if not (intl or grouped or context):
+        if not intl and _ID_BEFORE.search(before):
+            continue
+        context = bool(_PHONE_CONTEXT.search(before))
+        if shape == "weak" and not context:
             continue  # a bare run of digits is an order or account number unless said
-        if _is_phone(cand, intl, context, regions, phonenumbers):
+        if _is_phone(cand, intl, context, regions):
             yield Finding("phone", start, start + len(cand), cand)
 
 
-def _is_phone(cand: str, intl: bool, context: bool, regions: tuple[str, ...], pn: object) -> bool:
+def _is_phone(cand: str, intl: bool, context: bool, regions: tuple[str, ...]) -> bool:
     import phonenumbers
 
     try:
@@ -291,44 +309,94 @@ _ADDRESS = re.compile(
     r"(?:,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?"
     r"|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b"
 )
-_NAME = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
-_PERSON = re.compile(
-    rf"(?:\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ff]ull name:|[Cc]ardholder:|[Ss]igned,?)\s+"
-    r"|(?:^|\n|[.!?]\s)\s*"
+# An address stated as one ("my address is ...", "ship it to ...") runs to the end of its
+# sentence; it must hold a number (house, postcode) to count.
+_ADDRESS_SAID = re.compile(
+    r"(?i)\b(?:my (?:home |postal |shipping |billing |delivery )?address is|address:|"
+    r"ship(?:ped)?(?: it| them| this)? to|deliver(?:ed|y)?(?: it)? to|delivery address(?: is)?:?|"
+    r"(?:i |we )(?:live|moved|relocated) to|(?:i |we )live at|send (?:it|them) to|located at)"
+    r"\s+(?-i:(?=[A-Z\d]))"
+)
+_ADDRESS_END = re.compile(r"[.!?;](?=\s+[A-Z]|\s*$)|\s(?:and|but|since|please|thanks)\s", re.I)
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = "a-zß-öø-ÿ"
+_NAME = rf"[{_UPPER}][{_LOWER}]+(?:[-'][{_UPPER}][{_LOWER}]+)?"
+_PARTICLE = r"(?:de|du|da|di|del|della|van|von|der|den|la|le|y|bin|al)"
+_TITLE = r"(?:(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sig|Sra|Sr|Mme|M|Herr|Frau|Dott)\.?\s+)?"
+_PERSON_NAME = rf"({_TITLE}{_NAME}(?:\s+(?:{_PARTICLE}\s+)?{_NAME}){{0,3}})"
+_PERSON_SAID = re.compile(
+    r"\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ff]ull name:|[Cc]ardholder:|[Ss]igned,?|"
+    r"[Tt]his is|[Ii]t'?s|[Ii] am|I'm)\s+" + _PERSON_NAME
+)
+_PERSON_SIGNED = re.compile(
+    r"(?:^|\n|[.!?]\s)\s*"
     r"(?:Regards|Best regards|Kind regards|Thanks|Thank you|Cheers|Best|Sincerely),?"
-    rf"\s*\n\s*(?:--\s*)?)({_NAME}(?:\s+{_NAME}){{0,2}})"
+    r"\s*\n\s*(?:--\s*)?" + _PERSON_NAME
 )
 _NOT_NAMES = frozenset(
-    [
-        "Team",
-        "Support",
-        "Customer",
-        "Sir",
-        "Madam",
-        "All",
-        "Everyone",
-        "There",
-        "Admin",
-        "Help",
-        "Service",
-        "Sales",
-        "The",
-        "Our",
-    ]
+    "Team Support Customer Sir Madam All Everyone There Admin Help Service Sales The Our "
+    "Not Unable Still Just Having Trying Using Getting Back Here Sorry Happy Glad New "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday My I We Is Please Hi Hello "
+    "Thanks Regards Your This That It".split()
 )
+_SAID_ONLY = ("this is", "it's", "its", "i am", "i'm")  # need a full name: "I am Unable" is not one
+
+
+_ADDRESS_LOWER = frozenset(
+    "de del della la le les du des di da van von der den rue avenue chemin boulevard allée "
+    "impasse place quai route y e am an im bis ter apt apt. suite".split()
+)
+_SENTENCE_START = frozenset(
+    "I I'm It It's My We Our Is Please Thanks Thank Hello Hi Sorry Let The This That Card "
+    "Order Here How Can Could Also Any When Why What".split()
+)
+
+
+def _address_words(chunk: str) -> str:
+    """The address at the start of ``chunk``: it stops at a lower-case word that is not part
+    of a street name ("... 24, Alicante since ...") or at a word that starts a sentence."""
+    out = []
+    for m in re.finditer(r"\S+", chunk):
+        w = m.group()
+        bare = w.strip(",.;:()")
+        if w.startswith("("):
+            break
+        if bare and bare[0].islower() and bare.lower() not in _ADDRESS_LOWER:
+            break
+        if bare in _SENTENCE_START:
+            break
+        out.append(m)
+    return chunk[: out[-1].end()] if out else ""
 
 
 def _addresses(text: str) -> Iterator[Finding]:
     for m in _ADDRESS.finditer(text):
         yield Finding("address", m.start(), m.end(), m.group().rstrip(".,"))
+    for m in _ADDRESS_SAID.finditer(text):
+        start = m.end()
+        lines = text[start : start + 120].split("\n")
+        # A short first line ("17/920") continues on the next one.
+        chunk = lines[0] + ("\n" + lines[1] if len(lines) > 1 and len(lines[0]) < 12 else "")
+        end = _ADDRESS_END.search(chunk)
+        addr = _address_words(chunk[: end.start() if end else 90]).rstrip(" .,")
+        if re.search(r"\d", addr) and not re.fullmatch(r"[\d\s.,:/-]+", addr):
+            yield Finding("address", start, start + len(addr), addr)
 
 
 def _persons(text: str) -> Iterator[Finding]:
-    for m in _PERSON.finditer(text):
-        name = m.group(1)
-        if name.split()[0] in _NOT_NAMES:
-            continue
-        yield Finding("person", m.start(1), m.end(1), name)
+    for pattern in (_PERSON_SAID, _PERSON_SIGNED):
+        for m in pattern.finditer(text):
+            words = m.group(1).split()
+            # A signature runs on into the next sentence when a line break is missing.
+            while words and words[-1] in _NOT_NAMES:
+                words.pop()
+            if not words or words[0] in _NOT_NAMES:
+                continue
+            said = m.group(0)[: m.start(1) - m.start(0)].strip().lower()
+            if said in _SAID_ONLY and len(words) < 2:
+                continue
+            name = m.group(1)[: m.group(1).index(words[-1]) + len(words[-1])]
+            yield Finding("person", m.start(1), m.start(1) + len(name), name)
 
 
 # --- all together ------------------------------------------------------------------------------
@@ -357,6 +425,14 @@ def detect(
     found.sort(key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start))
     kept: list[Finding] = []
     for f in found:
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
+        clash = [k for k in kept if f.start < k.end and k.start < f.end]
+        if clash and f.kind == "address":
+            # An address said in an unpunctuated sentence runs on into the next value: keep
+            # the part before it.
+            cut = min(k.start for k in clash)
+            piece = text[f.start : cut].rstrip(" .,:;")
+            f = Finding(f.kind, f.start, f.start + len(piece), piece)
+            clash = [] if len(piece) >= 4 and re.search(r"\d", piece) else clash
+        if not clash:
             kept.append(f)
     return sorted(kept, key=lambda f: f.start)

@@ -20,7 +20,7 @@ from typing import Any
 from assistant_builder.dataset.pii_detect import DEFAULT_REGIONS, KINDS, Finding, detect
 
 PLACEHOLDER = {
-    "url_credentials": "CREDENTIALS",
+    "url_credentials": "URL_WITH_CREDENTIALS",
     "private_key": "PRIVATE_KEY",
     "api_key": "API_KEY",
     "email": "EMAIL",

@@ -1,0 +1,220 @@
+"""python benchmarks/pii_redaction.py [--set benchmarks/pii/labelled.jsonl] [--libraries] [--build-repeats 5]
+
+Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes one):
+
+1. Precision and recall per kind. A planted value counts as found when at least 80% of its
+   letters and digits are covered by what the detector replaces (any kind: a phone taken for a
+   card is still gone); a detection counts as correct when it overlaps a planted value.
+2. Trap tokens destroyed: traps (versions, order and status codes, dates, prices, the
+   allow-listed address and phone) with any character replaced.
+3. Detection speed (texts per second) and the added dataset build time: the same workspace
+   (the Homebrew FAQ from ../shared/samples when present, else data_templates/, plus the labelled
+   texts as a support transcript) is built with redaction off and on, alternately, and the
+   median of the paired ratios is reported.
+
+``--libraries`` also measures presidio-analyzer (pattern recognizers only, on a blank spaCy
+tokenizer, so no model is downloaded), scrubadub and datafog where they are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+Span = tuple[int, int, str]  # start, end, kind
+Detector = Callable[[str], list[Span]]
+
+
+def load(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return lines[0]["allow"], lines[1:]
+
+
+def ours(allow: list[str]) -> Detector:
+    from assistant_builder.dataset.redact import AllowList, Redactor
+
+    r = Redactor(AllowList(tuple(allow)))
+    return lambda text: [(f.start, f.end, f.kind) for f in r.find(text)]
+
+
+def presidio(allow: list[str]) -> Detector:
+    import spacy
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    engine.nlp = {"en": spacy.blank("en")}  # tokens only: no NER model to download
+    analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+    kinds = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card",
+             "IBAN_CODE": "iban", "IP_ADDRESS": "ip", "PERSON": "person", "LOCATION": "address"}  # fmt: skip
+
+    def run(text: str) -> list[Span]:
+        res = analyzer.analyze(text, language="en", allow_list=allow)
+        return [(x.start, x.end, kinds.get(x.entity_type, "other")) for x in res]
+
+    return run
+
+
+def scrubadub_(allow: list[str]) -> Detector:
+    import scrubadub
+
+    scrubber = scrubadub.Scrubber()
+    kinds = {"email": "email", "phone": "phone", "credit_card": "card", "credential": "api_key",
+             "url": "other", "postalcode": "address", "name": "person"}  # fmt: skip
+
+    def run(text: str) -> list[Span]:
+        out = []
+        for f in scrubber.iter_filth(text):
+            if f.text not in allow:
+                out.append((f.beg, f.end, kinds.get(f.type, "other")))
+        return out
+
+    return run
+
+
+def datafog_(allow: list[str]) -> Detector:
+    import datafog
+
+    kinds = {"EMAIL": "email", "PHONE": "phone", "CREDIT_CARD": "card", "IP_ADDRESS": "ip"}
+
+    def run(text: str) -> list[Span]:
+        res = datafog.scan(text, allowlist=allow)
+        return [(e.start, e.end, kinds.get(e.type, "other")) for e in res.entities]
+
+    return run
+
+
+def _covered(start: int, end: int, text: str, spans: list[Span]) -> float:
+    idx = [i for i in range(start, end) if text[i].isalnum()]
+    hit = sum(1 for i in idx if any(s <= i < e for s, e, _ in spans))
+    return hit / len(idx) if idx else 0.0
+
+
+def score(detect: Detector, records: list[dict[str, Any]]) -> dict[str, Any]:
+    per: dict[str, dict[str, int]] = {}
+    traps = destroyed = 0
+    misses: list[tuple[str, str]] = []
+    wrong: list[tuple[str, str]] = []
+    t0 = time.perf_counter()
+    found_all = [detect(r["text"]) for r in records]
+    seconds = time.perf_counter() - t0
+    for r, spans in zip(records, found_all, strict=True):
+        text = r["text"]
+        for p in r["pii"]:
+            k = per.setdefault(p["kind"], {"planted": 0, "found": 0, "det": 0, "ok": 0})
+            k["planted"] += 1
+            if _covered(p["start"], p["end"], text, spans) >= 0.8:
+                k["found"] += 1
+            else:
+                misses.append((p["kind"], p["value"]))
+        for s, e, kind in spans:
+            k = per.setdefault(kind, {"planted": 0, "found": 0, "det": 0, "ok": 0})
+            k["det"] += 1
+            if any(s < p["end"] and e > p["start"] for p in r["pii"]):
+                k["ok"] += 1
+            else:
+                wrong.append((kind, text[s:e]))
+        for t in r["traps"]:
+            traps += 1
+            destroyed += any(s < t["end"] and e > t["start"] for s, e, _ in spans)
+    return {
+        "kinds": {
+            k: {
+                "planted": v["planted"],
+                "recall": v["found"] / v["planted"] if v["planted"] else None,
+                "precision": v["ok"] / v["det"] if v["det"] else None,
+            }
+            for k, v in sorted(per.items())
+        },
+        "traps": traps,
+        "traps_destroyed": destroyed / traps if traps else 0.0,
+        "texts_per_second": len(records) / seconds,
+        "misses": misses,
+        "false_positives": wrong,
+    }
+
+
+def build_overhead(records: list[dict[str, Any]], allow: list[str], repeats: int) -> dict[str, Any]:
+    """Paired dataset builds of one workspace with redaction off and on (alternating)."""
+    from assistant_builder.dataset.build import BuildOptions, build_dataset
+    from assistant_builder.dataset.redact import add_allowed
+    from assistant_builder.sources.ingest import ingest_paths
+    from assistant_builder.workspace import Workspace
+
+    samples = REPO.parent / "shared" / "samples" / "homebrew_faq_md"
+    faq = samples if samples.is_dir() else REPO / "data_templates"
+    with tempfile.TemporaryDirectory() as tmp:
+        chats = Path(tmp) / "tickets.jsonl"
+        with open(chats, "w", encoding="utf-8") as f:
+            for r in records:
+                for role, text in (("customer", r["text"]), ("agent", "Thanks, we are on it.")):
+                    f.write(json.dumps({"ticket_id": r["id"], "author_type": role, "body": text}))
+                    f.write("\n")
+        ws = Workspace(Path(tmp) / "ws")
+        ws.create()
+        ingest_paths(ws, [faq, chats])
+        add_allowed(ws, allow)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for i in range(repeats * 2):
+            on = bool(i % 2)
+            t0 = time.perf_counter()
+            report = build_dataset(ws, BuildOptions(redact=on))
+            times[on].append(time.perf_counter() - t0)
+        ratios = [b / a for a, b in zip(times[False], times[True], strict=True)]
+        return {
+            "faq": str(faq.relative_to(REPO.parent)) if faq.is_relative_to(REPO.parent) else str(faq),
+            "rows": report.train + report.eval,
+            "off_s": statistics.median(times[False]),
+            "on_s": statistics.median(times[True]),
+            "added": statistics.median(ratios) - 1,
+        }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", type=Path, default=REPO / "benchmarks" / "pii" / "labelled.jsonl")
+    ap.add_argument("--libraries", action="store_true")
+    ap.add_argument("--build-repeats", type=int, default=5)
+    ap.add_argument("--show-misses", action="store_true")
+    args = ap.parse_args()
+    allow, records = load(args.set)
+    engines: dict[str, Callable[[list[str]], Detector]] = {"assistant-builder": ours}
+    if args.libraries:
+        engines |= {"presidio-analyzer (patterns)": presidio, "scrubadub": scrubadub_,
+                    "datafog (regex)": datafog_}  # fmt: skip
+    results = {}
+    for name, make in engines.items():
+        try:
+            results[name] = score(make(allow), records)
+        except ImportError as e:
+            print(f"{name}: not installed ({e})")
+    for name, res in results.items():
+        print(f"\n## {name}: {len(records)} texts, {res['texts_per_second']:.0f} texts/s, "
+              f"traps destroyed {res['traps_destroyed']:.1%} of {res['traps']}")  # fmt: skip
+        print("| kind | planted | recall | precision |\n|---|---|---|---|")
+        for k, v in res["kinds"].items():
+            rec = "-" if v["recall"] is None else f"{v['recall']:.3f}"
+            prec = "-" if v["precision"] is None else f"{v['precision']:.3f}"
+            print(f"| {k} | {v['planted']} | {rec} | {prec} |")
+        if args.show_misses:
+            print("misses:", res["misses"][:40])
+            print("false positives:", res["false_positives"][:40])
+    if args.build_repeats:
+        b = build_overhead(records, allow, args.build_repeats)
+        print(f"\ndataset build ({b['faq']} + {len(records)} tickets, {b['rows']} rows): "
+              f"off {b['off_s']:.2f} s, on {b['on_s']:.2f} s, added {b['added']:+.1%} "
+              f"(median of {args.build_repeats} paired runs)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
