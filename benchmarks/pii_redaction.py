@@ -1,4 +1,4 @@
-"""python benchmarks/pii_redaction.py [--set benchmarks/pii/labelled.jsonl] [--libraries] [--build-repeats 5]
+"""python benchmarks/pii_redaction.py [--set FILE] [--libraries] [--build-repeats 5] [--faq DIR]
 
 Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes one):
 
@@ -55,8 +55,15 @@ def presidio(allow: list[str]) -> Detector:
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
     engine.nlp = {"en": spacy.blank("en")}  # tokens only: no NER model to download
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
-    kinds = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card",
-             "IBAN_CODE": "iban", "IP_ADDRESS": "ip", "PERSON": "person", "LOCATION": "address"}  # fmt: skip
+    kinds = {
+        "EMAIL_ADDRESS": "email",
+        "PHONE_NUMBER": "phone",
+        "CREDIT_CARD": "card",
+        "IBAN_CODE": "iban",
+        "IP_ADDRESS": "ip",
+        "PERSON": "person",
+        "LOCATION": "address",
+    }
 
     def run(text: str) -> list[Span]:
         res = analyzer.analyze(text, language="en", allow_list=allow)
@@ -144,7 +151,9 @@ def score(detect: Detector, records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def build_overhead(records: list[dict[str, Any]], allow: list[str], repeats: int) -> dict[str, Any]:
+def build_overhead(
+    records: list[dict[str, Any]], allow: list[str], repeats: int, faq: Path | None = None
+) -> dict[str, Any]:
     """Paired dataset builds of one workspace with redaction off and on (alternating)."""
     from assistant_builder.dataset.build import BuildOptions, build_dataset
     from assistant_builder.dataset.redact import add_allowed
@@ -152,7 +161,7 @@ def build_overhead(records: list[dict[str, Any]], allow: list[str], repeats: int
     from assistant_builder.workspace import Workspace
 
     samples = REPO.parent / "shared" / "samples" / "homebrew_faq_md"
-    faq = samples if samples.is_dir() else REPO / "data_templates"
+    faq = faq or (samples if samples.is_dir() else REPO / "data_templates")
     with tempfile.TemporaryDirectory() as tmp:
         chats = Path(tmp) / "tickets.jsonl"
         with open(chats, "w", encoding="utf-8") as f:
@@ -162,7 +171,7 @@ def build_overhead(records: list[dict[str, Any]], allow: list[str], repeats: int
                     f.write("\n")
         ws = Workspace(Path(tmp) / "ws")
         ws.create()
-        ingest_paths(ws, [faq, chats])
+        ingest_paths(ws, [faq, chats] if records else [faq])
         add_allowed(ws, allow)
         times: dict[bool, list[float]] = {False: [], True: []}
         for i in range(repeats * 2):
@@ -172,7 +181,7 @@ def build_overhead(records: list[dict[str, Any]], allow: list[str], repeats: int
             times[on].append(time.perf_counter() - t0)
         ratios = [b / a for a, b in zip(times[False], times[True], strict=True)]
         return {
-            "faq": str(faq.relative_to(REPO.parent)) if faq.is_relative_to(REPO.parent) else str(faq),
+            "faq": str(faq),
             "rows": report.train + report.eval,
             "off_s": statistics.median(times[False]),
             "on_s": statistics.median(times[True]),
@@ -186,6 +195,7 @@ def main() -> None:
     ap.add_argument("--libraries", action="store_true")
     ap.add_argument("--build-repeats", type=int, default=5)
     ap.add_argument("--show-misses", action="store_true")
+    ap.add_argument("--faq", type=Path, help="FAQ folder for the build timing (default: samples)")
     args = ap.parse_args()
     allow, records = load(args.set)
     engines: dict[str, Callable[[list[str]], Detector]] = {"assistant-builder": ours}
@@ -209,9 +219,9 @@ def main() -> None:
         if args.show_misses:
             print("misses:", res["misses"][:40])
             print("false positives:", res["false_positives"][:40])
-    if args.build_repeats:
-        b = build_overhead(records, allow, args.build_repeats)
-        print(f"\ndataset build ({b['faq']} + {len(records)} tickets, {b['rows']} rows): "
+    for tickets in ([], records) if args.build_repeats else ():
+        b = build_overhead(tickets, allow, args.build_repeats, args.faq)
+        print(f"\ndataset build ({b['faq']} + {len(tickets)} tickets, {b['rows']} rows): "
               f"off {b['off_s']:.2f} s, on {b['on_s']:.2f} s, added {b['added']:+.1%} "
               f"(median of {args.build_repeats} paired runs)")  # fmt: skip
 

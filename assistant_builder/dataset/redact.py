@@ -1,7 +1,7 @@
 """Redaction: personal data and secrets become typed placeholders before anything is trained on.
 
 A model learns its training answers word for word, so a customer's e-mail address in a ticket
-would be repeated to the next customer. ``redact_conversation`` replaces what ``pii_detect``
+would be repeated to the next customer. ``redact_conversation`` replaces what ``dataset.pii``
 finds with ``<EMAIL>``, ``<PHONE>``, ``<CARD>``...: the same value gets the same placeholder
 throughout one conversation (a second, different address becomes ``<EMAIL_2>``), so a
 multi-turn exchange still reads coherently. The workspace allow-list (``workspace.json``
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant_builder.dataset.pii_detect import DEFAULT_REGIONS, KINDS, Finding, detect
+from assistant_builder.dataset.pii import DEFAULT_REGIONS, KINDS, Finding, detect
 
 PLACEHOLDER = {
     "url_credentials": "URL_WITH_CREDENTIALS",
@@ -34,8 +34,11 @@ PLACEHOLDER = {
 SETTINGS_KEY = "redaction"
 
 
+_NON_DIGIT = re.compile(r"\D")
+
+
 def _digits(s: str) -> str:
-    return re.sub(r"\D", "", s)
+    return _NON_DIGIT.sub("", s)
 
 
 def normalise(kind: str, value: str) -> str:

@@ -1,4 +1,4 @@
-"""python benchmarks/pii/make_set.py  (needs `pip install faker`; writes benchmarks/pii/labelled.jsonl)
+"""python benchmarks/pii/make_set.py  (needs `pip install faker`; writes labelled*.jsonl here)
 
 The labelled set for benchmarks/pii_redaction.py: support-ticket turns and FAQ rows with
 planted personal data and secrets of every kind the redaction handles, plus traps that must
@@ -26,6 +26,7 @@ SUPPORT_EMAIL = "support@lumenly.io"
 SUPPORT_PHONE = "+1 (800) 555-0199"
 ALLOW = [SUPPORT_EMAIL, SUPPORT_PHONE]
 OUT = Path(__file__).with_name("labelled.jsonl")
+HELDOUT = Path(__file__).with_name("labelled_heldout.jsonl")
 
 
 def rand(rng: random.Random, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -43,12 +44,22 @@ def api_key(rng: random.Random) -> str:
             lambda: "ghp_" + rand(rng, 36),
             lambda: "github_pat_" + rand(rng, 22) + "_" + rand(rng, 59),
             lambda: "AKIA" + rand(rng, 16, string.ascii_uppercase + string.digits),
-            lambda: "xoxb-" + "-".join(rand(rng, 12, string.digits) for _ in range(2)) + "-" + rand(rng, 24),
+            lambda: (
+                "xoxb-"
+                + "-".join(rand(rng, 12, string.digits) for _ in range(2))
+                + "-"
+                + rand(rng, 24)
+            ),
             lambda: "AIza" + rand(rng, 35, alnum + "_-"),
             lambda: "glpat-" + rand(rng, 20, alnum + "_-"),
             lambda: "hf_" + rand(rng, 34),
             lambda: "SG." + rand(rng, 22, alnum + "_-") + "." + rand(rng, 43, alnum + "_-"),
-            lambda: "eyJhbGciOiJIUzI1NiJ9.eyJ" + rand(rng, 30, alnum + "_-") + "." + rand(rng, 43, alnum + "_-"),
+            lambda: (
+                "eyJhbGciOiJIUzI1NiJ9.eyJ"
+                + rand(rng, 30, alnum + "_-")
+                + "."
+                + rand(rng, 43, alnum + "_-")
+            ),
             lambda: rand(rng, 32),
             lambda: rand(rng, 40),
             lambda: rand(rng, 64, string.hexdigits.lower()[:16]),
@@ -141,6 +152,28 @@ SENTENCES = {
                 "we moved to {v} last month"],
     "person": ["My name is {v}.", "Regards,\n{v}", "Thanks,\n{v}", "Dear {v},"],
 }  # fmt: skip
+# A second set of phrasings, written before the detectors were measured on it and never used
+# to tune them: a check of how the figures hold on wording the detectors have not seen.
+HELDOUT_SENTENCES = {
+    "email": ["Could you send the invoice to {v}?", "{v} is the address we registered with.",
+              "I never got the reset mail at {v}", "(my work address: {v})"],
+    "phone": ["You can ring our office on {v} between 9 and 5.", "{v} is my mobile",
+              "phone {v}", "I tried calling from {v} twice", "WhatsApp: {v}"],
+    "card": ["The charge on {v} is wrong.", "{v} exp 09/27 was declined",
+             "the last payment used the card {v}", "Visa {v}"],
+    "iban": ["Send the money back to {v} please", "{v} is our company account",
+             "Refund account: {v}", "we pay from {v}"],
+    "ip": ["Requests from {v} get a 403.", "{v} is our office gateway", "ping {v} times out",
+           "the log shows {v} as client"],
+    "api_key": ["I accidentally posted {v} in the forum", "export API_TOKEN={v}",
+                "\"apiKey\": \"{v}\"", "curl -H 'X-Api-Key: {v}' ..."],
+    "url_credentials": ["We sync via {v}/dav/", "Backups go to {v}:21/backup",
+                        "DATABASE_URL={v}/app"],
+    "address": ["Please send the replacement to {v}.", "Our office: {v}",
+                "I'm at {v} this week", "Return label for {v}"],
+    "person": ["Best,\n{v}", "{v} here, from accounting.", "Hi, this is {v}.",
+               "The account holder is {v}."],
+}  # fmt: skip
 TRAP_SENTENCES = ["I'm on {t}.", "order {t} still shows that status.", "since {t}",
                   "It says {t} in the app.", "the invoice was {t}", "(ref {t})",
                   "contact {t} per the FAQ", "Updated to {t} today."]  # fmt: skip
@@ -150,13 +183,15 @@ FILLER = ["Hi,", "Hello team,", "Thanks for the quick reply.", "The app keeps cr
           "Resetting the device fixed it.", "How do I change my plan?"]  # fmt: skip
 
 
-def make_record(i: int, rng: random.Random) -> dict[str, object]:
+def make_record(
+    i: int, rng: random.Random, sentences: dict[str, list[str]] = SENTENCES
+) -> dict[str, object]:
     fake = Faker(rng.choice(LOCALES))
     fake.seed_instance(rng.getrandbits(32))
     parts: list[tuple[str, str | None, str | None]] = [(rng.choice(FILLER), None, None)]
     for _ in range(rng.randint(1, 3)):
-        kind = rng.choice(list(SENTENCES))
-        parts.append((rng.choice(SENTENCES[kind]), kind, value(kind, fake, rng)))
+        kind = rng.choice(list(sentences))
+        parts.append((rng.choice(sentences[kind]), kind, value(kind, fake, rng)))
     for _ in range(rng.randint(1, 3)):
         parts.append((rng.choice(TRAP_SENTENCES), "trap", rng.choice(TRAPS)(rng)))
     rng.shuffle(parts)
@@ -171,19 +206,26 @@ def make_record(i: int, rng: random.Random) -> dict[str, object]:
         start = len(text) + template.index(key)
         text += template.replace(key, str(v))
         entry = {"start": start, "end": start + len(str(v)), "value": v}
-        (traps if kind == "trap" else pii).append(entry if kind == "trap" else {"kind": kind, **entry})
+        (traps if kind == "trap" else pii).append(
+            entry if kind == "trap" else {"kind": kind, **entry}
+        )
     return {"id": i, "text": text, "pii": pii, "traps": traps}
 
 
 def main() -> None:
-    rng = random.Random(19)
-    rows = [make_record(i, rng) for i in range(400)]
-    with open(OUT, "w", encoding="utf-8") as f:
+    for seed, out, sentences in ((19, OUT, SENTENCES), (2026, HELDOUT, HELDOUT_SENTENCES)):
+        write(seed, out, sentences)
+
+
+def write(seed: int, out: Path, sentences: dict[str, list[str]]) -> None:
+    rng = random.Random(seed)
+    rows = [make_record(i, rng, sentences) for i in range(400)]
+    with open(out, "w", encoding="utf-8") as f:
         f.write(json.dumps({"allow": ALLOW}) + "\n")
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     n = sum(len(r["pii"]) for r in rows)  # type: ignore[arg-type]
-    print(f"{len(rows)} records, {n} planted values -> {OUT}")
+    print(f"{len(rows)} records, {n} planted values -> {out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""What every detector shares: the kinds, the finding, small compiled patterns."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Patterns used inside the detectors, compiled once: libphonenumber compiles many patterns of
+# its own, which would push these out of re's small cache on every text.
+_DIGIT = re.compile(r"\d")
+_A_LOWER = re.compile(r"[a-z]")
+_A_UPPER = re.compile(r"[A-Z]")
+_JOINED_WORDS = re.compile(r"[A-Za-z]+(?:[-_][A-Za-z0-9]+)+")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_HEX_LETTER = re.compile(r"[a-fA-F]")
+_DIGITS = re.compile(r"\d+")
+_NON_DIGIT = re.compile(r"\D")
+_HEX_CHAR = re.compile(r"[0-9A-Fa-f]")
+_EXTENSION = re.compile(r"(?i)(?:x|ext\.?|extension)\s?\d+$")
+_NON_SPACE = re.compile(r"\S+")
+_NUMERIC_ONLY = re.compile(r"[\d\s.,:/-]+")
+
+KINDS = (
+    "url_credentials",
+    "private_key",
+    "api_key",
+    "email",
+    "iban",
+    "card",
+    "ip",
+    "phone",
+    "address",
+    "person",
+)
+DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "CA", "ES", "IT", "NL")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    start: int
+    end: int
+    text: str

@@ -1,0 +1,137 @@
+"""E-mail addresses, URLs with credentials, private keys, API keys and tokens."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from .common import (
+    _A_LOWER,
+    _A_UPPER,
+    _DIGIT,
+    _HEX,
+    _HEX_LETTER,
+    _JOINED_WORDS,
+    _LETTERS,
+    Finding,
+)
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}(?![\w-])"
+)
+# scheme://user:password@host...: the whole URL goes (its host and path say where the password
+# opens a door).
+_URL_CREDS = re.compile(
+    r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@<>\"']+:[^\s@/<>\"']+@[^\s<>\"'`)\]]*"
+)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
+)
+# Provider formats that are documented and distinctive; no entropy check needed.
+_PREFIXED_KEY = re.compile(
+    r"(?<![\w-])(?:"
+    r"sk-(?:proj-|ant-(?:api\d\d-)?|live-)?[A-Za-z0-9_-]{20,}"
+    r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|whsec_[A-Za-z0-9]{20,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"
+    r"|glpat-[A-Za-z0-9_-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}"
+    r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}"
+    r"|AIza[A-Za-z0-9_-]{35}"
+    r"|ya29\.[A-Za-z0-9_-]{20,}"
+    r"|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"
+    r"|hf_[A-Za-z0-9]{30,}"
+    r"|npm_[A-Za-z0-9]{36}"
+    r"|pypi-[A-Za-z0-9_-]{50,}"
+    r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"
+    r"|sq0(?:atp|csp)-[A-Za-z0-9_-]{22,}"
+    r"|dop_v1_[a-f0-9]{64}"
+    r"|(?:AC|SK)[a-f0-9]{32}"
+    r"|key-[a-f0-9]{32}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r")(?![\w-])"
+)
+# "api_key: abc...", "password=...", "Authorization: Bearer ...": the value is the secret.
+_ASSIGNED = re.compile(
+    r"(?i)\b(?:api[_ -]?key|apikey|secret(?:[_ -]?key)?|access[_ -]?(?:key|token)|auth[_ -]?token"
+    r"|token|passw(?:or)?d|pwd|client[_ -]?secret|private[_ -]?key|bearer)[\"']?"
+    r"(?:\s*(?:[:=]|is|was)\s*|\s+)[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
+    r"|\bkey\s*[:=]\s*[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
+)
+_TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9][A-Za-z0-9_\-+/=]{23,}(?![\w/+=-])")
+
+
+def shannon_bits(s: str) -> float:
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def _is_high_entropy(tok: str) -> bool:
+    """A random-looking token: letters and digits mixed, high entropy per character. Words
+    joined by dashes or underscores ("getting-started-with-the-api") fail the class mix;
+    a hex checksum or commit id fails the upper-case requirement (hex needs context)."""
+    core = tok.rstrip("=")
+    if len(core) < 24 or not _DIGIT.search(core):
+        return False
+    if not (_A_LOWER.search(core) and _A_UPPER.search(core)):
+        return False
+    if _JOINED_WORDS.fullmatch(core) and shannon_bits(core) < 4.2:
+        return False
+    return shannon_bits(core) >= 3.8
+
+
+# Gates start only where a token starts, so they scan a long text once instead of retrying at
+# every character.
+_LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+/=])[A-Za-z0-9_\-+/=]{16}")
+_SECRET_WORDS = ("key", "token", "secret", "passw", "pwd", "bearer")
+
+
+def _secrets(text: str) -> Iterator[Finding]:
+    if "://" in text and "@" in text:
+        for m in _URL_CREDS.finditer(text):
+            url = m.group().rstrip(".,;:!?")
+            yield Finding("url_credentials", m.start(), m.start() + len(url), url)
+    if "-----BEGIN" in text:
+        for m in _PRIVATE_KEY.finditer(text):
+            yield Finding("private_key", m.start(), m.end(), m.group())
+    long_token = _LONG_TOKEN.search(text) is not None
+    if long_token:
+        for m in _PREFIXED_KEY.finditer(text):
+            yield Finding("api_key", m.start(), m.end(), m.group())
+    low = text.lower()
+    for m in _ASSIGNED.finditer(text) if any(w in low for w in _SECRET_WORDS) else ():
+        g = 1 if m.group(1) else 2
+        val = m.group(g).rstrip(".,;:!?)\"'`")
+        # "the token is expired", "password reset": a word is not a secret.
+        if _LETTERS.fullmatch(val) or (val.islower() and "-" in val and val.isascii()):
+            continue
+        if _DIGIT.search(val) or len(val) >= 12:
+            yield Finding("api_key", m.start(g), m.start(g) + len(val), val)
+    for m in _TOKEN.finditer(text) if long_token else ():
+        tok = m.group()
+        if _is_high_entropy(tok) or _is_hex_secret(tok, text[max(0, m.start() - 30) : m.start()]):
+            yield Finding("api_key", m.start(), m.end(), tok)
+
+
+_HASH_WORDS = re.compile(r"(?i)\b(?:sha\d*|md5|checksum|hash|commit|digest|sum|etag|rev)\b")
+
+
+def _is_hex_secret(tok: str, before: str) -> bool:
+    """32+ hex digits are a token unless the text says it is a checksum or commit id."""
+    return (
+        len(tok) >= 32
+        and _HEX.fullmatch(tok) is not None
+        and _HEX_LETTER.search(tok) is not None
+        and _DIGIT.search(tok) is not None
+        and not _HASH_WORDS.search(before)
+    )
+
+
+def _emails(text: str) -> Iterator[Finding]:
+    if "@" not in text:
+        return
+    for m in _EMAIL.finditer(text):
+        yield Finding("email", m.start(), m.end(), m.group())
