@@ -1,0 +1,192 @@
+"""Redaction: what is found, what survives, placeholders, allow-list, the build and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant_builder.dataset.build import BuildOptions, build_dataset, load_split
+from assistant_builder.dataset.pii import detect, iban_ok, luhn_ok
+from assistant_builder.dataset.redact import (
+    AllowList,
+    Redactor,
+    add_allowed,
+    redact_conversation,
+)
+from assistant_builder.sources.ingest import ingest_paths
+
+PLANTED: list[tuple[str, str, str]] = [
+    ("email", "Write to jane.doe+billing@example.co.uk please", "jane.doe+billing@example.co.uk"),
+    ("phone", "Call me on +44 20 7946 0958 today", "+44 20 7946 0958"),
+    ("phone", "my number is (415) 555-0132.", "(415) 555-0132"),
+    ("phone", "Tel: 030 901820", "030 901820"),
+    ("card", "charged on 4111-1111-1111-1111 twice", "4111-1111-1111-1111"),
+    ("card", "Amex 3782 822463 10005 expired", "3782 822463 10005"),
+    ("iban", "IBAN: DE89 3704 0044 0532 0130 00 thanks", "DE89 3704 0044 0532 0130 00"),
+    ("iban", "refund GB82WEST12345698765432", "GB82WEST12345698765432"),
+    ("ip", "blocked from 203.0.113.42 since Monday", "203.0.113.42"),
+    ("ip", "the gateway is 2001:db8::8a2e:370:7334", "2001:db8::8a2e:370:7334"),
+    (
+        "url_credentials",
+        "DB at postgres://admin:hunter2@db.acme.io/prod ok",
+        "postgres://admin:hunter2@db.acme.io/prod",
+    ),
+    (
+        "api_key",
+        "my key sk-proj-4fGh7Jk2Lm9Np3Qr5St8Uv1Wx6Yz0Ab",
+        "sk-proj-4fGh7Jk2Lm9Np3Qr5St8Uv1Wx6Yz0Ab",
+    ),
+    ("api_key", "AWS AKIAIOSFODNN7EXAMPLE leaked", "AKIAIOSFODNN7EXAMPLE"),
+    ("api_key", "token: 8f3Kq92LmZx7Pw1Rt5Vb0Nc4Yd6Hj2Ga", "8f3Kq92LmZx7Pw1Rt5Vb0Nc4Yd6Hj2Ga"),
+    (
+        "address",
+        "Ship it to 742 Evergreen Terrace, Springfield, IL 62704.",
+        "742 Evergreen Terrace",
+    ),
+    ("person", "Hello, my name is Maria Lopez and I need help", "Maria Lopez"),
+]
+
+TRAPS = [
+    "Update to v2.14.3 or version 10.0.19041.1 first.",
+    "Order ORD-2024-88172 is SHIPPED; RMA-55821 is ON_HOLD.",
+    "It happened on 2024-03-15 at 10:30 and again on 15/03/2024.",
+    "The Pro plan costs $1,299.00 or €49,99 a month, 20% off.",
+    "Order number 48291734 shipped; SKU 12345-678; 2048 MB free.",
+    "Commit sha 3f2c1e0b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b is the fix.",
+    "Order id 754408eb-b492-76b0-8c16-50ee1ac9cf1b is open.",
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "value"), PLANTED)
+def test_each_kind_is_found(kind: str, text: str, value: str) -> None:
+    found = [(f.kind, f.text) for f in detect(text)]
+    assert any(k == kind and value in t for k, t in found), found
+
+
+@pytest.mark.parametrize("text", TRAPS)
+def test_traps_survive(text: str) -> None:
+    assert detect(text) == []
+
+
+def test_checksums() -> None:
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert iban_ok("DE89 3704 0044 0532 0130 00") and not iban_ok("DE89 3704 0044 0532 0130 01")
+    # A Luhn-valid number with no card issuer's prefix is an order number, not a card.
+    assert detect("ticket 1234 5678 9012 3452") == []
+
+
+def test_placeholders_are_consistent_within_a_conversation() -> None:
+    msgs = [
+        {"role": "system", "content": "Support is at help@acme.io."},
+        {"role": "user", "content": "I am bob@example.com, card 4111 1111 1111 1111."},
+        {"role": "assistant", "content": "Thanks, we wrote to bob@example.com."},
+        {"role": "user", "content": "Also use alice@example.com or BOB@example.com."},
+    ]
+    out, found = redact_conversation(msgs)
+    assert out[0] == msgs[0]  # the system prompt is the team's own text
+    assert out[1]["content"] == "I am <EMAIL>, card <CARD>."
+    assert out[2]["content"] == "Thanks, we wrote to <EMAIL>."
+    assert out[3]["content"] == "Also use <EMAIL_2> or <EMAIL>."
+    assert [(f["turn"], f["kind"]) for f in found][:2] == [(1, "email"), (1, "card")]
+    assert msgs[1]["content"].startswith("I am bob@")  # the input is not changed
+
+
+def test_allow_list_keeps_the_teams_own_contacts() -> None:
+    r = Redactor(AllowList(("support@lumenly.io", "+1 (800) 555-0199", "@lumenly.io")))
+    text = (
+        "Mail support@lumenly.io or sales@lumenly.io, call 1-800-555-0199 or 800.555.0199; "
+        "not jane@gmail.com."
+    )
+    out, found = r.redact_text(text)
+    assert "support@lumenly.io" in out and "sales@lumenly.io" in out
+    assert "1-800-555-0199" in out and "800.555.0199" in out
+    assert [f["found"] for f in found] == ["jane@gmail.com"]
+
+
+FAQ_WITH_PII = """# FAQ
+
+## How do I reach support?
+
+E-mail support@lumenly.io or call +1 (800) 555-0199. Engineers: the staging key is
+sk_live_51HqLyjWDarjtT1zdp7dcXYZ9wq3.
+
+## Who handles refunds?
+
+Write to Dana at dana.miller@lumenly-partners.com; refunds go back to the card, e.g.
+4000 0566 5566 5556, within 5 days. Version 3.2.1 and later show the refund in the app.
+"""
+
+
+@pytest.fixture
+def pii_ws(workspace, tmp_path: Path):
+    (tmp_path / "faq.md").write_text(FAQ_WITH_PII)
+    ingest_paths(workspace, [tmp_path / "faq.md"])
+    add_allowed(workspace, ["support@lumenly.io", "+1 (800) 555-0199"])
+    return workspace
+
+
+def _all_text(ws) -> str:
+    return json.dumps(load_split(ws, "train") + load_split(ws, "eval"))
+
+
+def test_build_redacts_by_default_and_reports(pii_ws) -> None:
+    report = build_dataset(pii_ws, BuildOptions(variants=1))
+    text = _all_text(pii_ws)
+    for secret in ("dana.miller@", "4000 0566", "sk_live_51Hq"):
+        assert secret not in text
+    assert "support@lumenly.io" in text and "+1 (800) 555-0199" in text and "3.2.1" in text
+    assert report.redaction["enabled"] and report.redaction["found"]["email"] >= 2
+    red = json.loads((pii_ws.dataset_dir / "redactions.json").read_text())
+    src = next(iter(red["by_source"]))
+    assert src.endswith("faq.md") and set(red["by_source"][src]) == {"email", "card", "api_key"}
+    row = next(e for e in red["examples"] if any(f["kind"] == "card" for f in e["findings"]))
+    assert row["line"] is not None and row["id"]
+    card = next(f for f in row["findings"] if f["kind"] == "card")
+    assert card == {**card, "found": "4000 0566 5566 5556", "placeholder": "<CARD>"}
+    assert "<CARD>" in text
+
+
+def test_off_for_one_build_and_exports_still_redacted(pii_ws, tmp_path: Path) -> None:
+    from assistant_builder.dataset.formats import export_dataset
+
+    report = build_dataset(pii_ws, BuildOptions(variants=1, redact=False))
+    assert report.redaction["enabled"] is False and "dana.miller@" in _all_text(pii_ws)
+    info = export_dataset(pii_ws, "openai", tmp_path / "out")
+    exported = "".join(p.read_text() for p in (tmp_path / "out" / "openai").glob("*.jsonl"))
+    assert info["redacted_rows"] >= 1 and "dana.miller@" not in exported and "<EMAIL>" in exported
+
+
+def _cli(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_reports_and_allow_undoes_a_false_positive(pii_ws) -> None:
+    r = _cli("dataset", "--variants", "1", "--json", ws=pii_ws.root)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["redaction"]["found"]["card"] >= 1 and out["redaction"]["report"]
+    assert "Redacted in" in r.stderr
+    # The reviewer decides the partner address is fine to train on.
+    r = _cli("dataset", "--variants", "1", "--allow", "dana.miller@lumenly-partners.com",
+             "--json", ws=pii_ws.root)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "dana.miller@lumenly-partners.com" in _all_text(pii_ws)
+    settings = json.loads(pii_ws.settings_path.read_text())
+    assert "dana.miller@lumenly-partners.com" in settings["redaction"]["allow"]
+
+
+def test_unknown_kind_in_settings_is_a_user_error(pii_ws) -> None:
+    settings = json.loads(pii_ws.settings_path.read_text())
+    settings["redaction"]["kinds"] = ["email", "passport"]
+    pii_ws.settings_path.write_text(json.dumps(settings))
+    r = _cli("dataset", ws=pii_ws.root)
+    assert r.returncode == 2 and "passport" in r.stderr and "Traceback" not in r.stderr
