@@ -189,14 +189,14 @@ def build_overhead(
         }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", type=Path, default=REPO / "benchmarks" / "pii" / "labelled.jsonl")
     ap.add_argument("--libraries", action="store_true")
     ap.add_argument("--build-repeats", type=int, default=5)
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--faq", type=Path, help="FAQ folder for the build timing (default: samples)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     allow, records = load(args.set)
     engines: dict[str, Callable[[list[str]], Detector]] = {"assistant-builder": ours}
     if args.libraries:

@@ -185,6 +185,23 @@ def add_allowed(ws: Any, values: Iterable[str]) -> list[str]:
     return allow
 
 
+def row_redactions(ws: Any) -> dict[str, list[dict[str, Any]]]:
+    """What the last build replaced in each example (by example id), from redactions.json."""
+    import json
+
+    path = ws.dataset_dir / "redactions.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for ex in data.get("examples", []):
+        out.setdefault(str(ex.get("id")), []).extend(ex.get("findings", []))
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals per kind and per source from the per-row report rows."""
     by_kind: dict[str, int] = {}

@@ -144,12 +144,15 @@ class DatasetScreen(StageScreen):
         Binding("r", "rebuild('template')", "Rebuild"),
         Binding("g", "rebuild('model')", "Model Qs"),
         Binding("c", "clear_filters", "Clear filters", show=False),
+        # Shown in the status line when the row has redactions (keeps the footer short).
+        Binding("u", "unredact", "Keep redacted text", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.examples: list[Example] = []
         self.shown: list[Example] = []
+        self.redactions: dict[str, list[dict[str, Any]]] = {}
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters", classes="toolbar"):
@@ -176,7 +179,10 @@ class DatasetScreen(StageScreen):
         self.guarded("reading the dataset", self._load)
 
     def _load(self) -> None:
+        from assistant_builder.dataset.redact import row_redactions
+
         self.examples = load_examples(self.ws)
+        self.redactions = row_redactions(self.ws)
         for sel_id, values in (
             ("#f-source", sorted({e.source for e in self.examples if e.source})),
             ("#f-state", ["new", "approved", "edited", "rejected", "stale"]),
@@ -230,7 +236,41 @@ class DatasetScreen(StageScreen):
             f"{len(self.shown)} of {len(ex)} shown · train {split['train']} · eval {split['eval']}"
             + (f" · {reviewed}" if reviewed else " · none reviewed")
             + " · Enter: edit"
+            + self._redaction_line()
         )
+
+    def _redaction_line(self) -> str:
+        """What redaction replaced in the highlighted row, and how to undo a false positive."""
+        ex = self.current() if self.is_mounted else None
+        found = self.redactions.get(ex.id, []) if ex else []
+        if not found:
+            return ""
+        shown = ", ".join(f"{f['placeholder']} ← {f['found']}" for f in found[:3])
+        more = f" (+{len(found) - 3})" if len(found) > 3 else ""
+        return f" · redacted: {shown}{more} (u: keep them)"
+
+    @on(DataTable.RowHighlighted, "#conversations")
+    def _row_highlighted(self) -> None:
+        if self.examples:
+            self._stats()
+
+    def action_unredact(self) -> None:
+        """A false positive: put the row's replaced values on the workspace allow-list."""
+        ex = self.current()
+        found = self.redactions.get(ex.id, []) if ex else []
+        if not found:
+            self.notify("Nothing was redacted in this row.", timeout=3)
+            return
+        from assistant_builder.dataset.redact import add_allowed
+
+        values = sorted({f["found"] for f in found})
+
+        def save() -> None:
+            add_allowed(self.ws, values)
+
+        self.guarded("saving the allow-list", save)
+        self.notify(f"Allowed: {', '.join(values)}; rebuilding", timeout=4)
+        self.action_rebuild()
 
     @on(Input.Changed, "#search")
     @on(Select.Changed)
