@@ -42,6 +42,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     say(
         f"Ingested {report.documents} documents: {report.pairs} Q/A pairs, "
         f"{report.sections} prose sections"
+        + (f", {report.conversations} support conversations" if report.conversations else "")
     )
     for s in report.skipped:
         where = f"{s['path']}:{s['line']}" if "line" in s else s["path"]
@@ -106,6 +107,11 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     else:
         say("[yellow]Redaction off[/]: personal data and secrets were kept")
     result = report.to_json()
+    if red.get("enabled"):  # per row too: what a reviewer checks (report.json keeps totals)
+        import json
+
+        redactions = json.loads((ws.dataset_dir / "redactions.json").read_text(encoding="utf-8"))
+        result["redaction"]["examples"] = redactions["examples"]
     if formats:
         from assistant_builder.dataset.formats import export_dataset
 

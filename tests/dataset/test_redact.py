@@ -174,6 +174,8 @@ def test_cli_reports_and_allow_undoes_a_false_positive(pii_ws) -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["redaction"]["found"]["card"] >= 1 and out["redaction"]["report"]
+    found = [f["found"] for row in out["redaction"]["examples"] for f in row["findings"]]
+    assert "dana.miller@lumenly-partners.com" in found
     assert "Redacted in" in r.stderr
     # The reviewer decides the partner address is fine to train on.
     r = _cli("dataset", "--variants", "1", "--allow", "dana.miller@lumenly-partners.com",
