@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assistant_builder.dataset.pii import DEFAULT_REGIONS, KINDS, Finding, detect
@@ -86,16 +87,40 @@ class Redactor:
     allow: AllowList = field(default_factory=AllowList)
     kinds: tuple[str, ...] = KINDS
     regions: tuple[str, ...] = DEFAULT_REGIONS
+    # Findings of earlier builds by text hash (redact_cache.py), when the workspace has them.
+    cache_path: Path | None = None
+    store: dict[str, list[list[Any]]] = field(default_factory=dict, repr=False)
+    used: set[str] = field(default_factory=set, repr=False)
     # Paraphrased rows repeat one answer several times: detect once per distinct text.
     _cache: dict[str, list[Finding]] = field(default_factory=dict, init=False, repr=False)
 
     def find(self, text: str) -> list[Finding]:
         hit = self._cache.get(text)
         if hit is None:
-            hit = [f for f in detect(text, self.kinds, self.regions) if not self.allow.allows(f)]
+            hit = [f for f in self._detect(text) if not self.allow.allows(f)]
             if len(self._cache) < 50_000:
                 self._cache[text] = hit
         return hit
+
+    def _detect(self, text: str) -> list[Finding]:
+        if self.cache_path is None:
+            return detect(text, self.kinds, self.regions)
+        from assistant_builder.dataset.redact_cache import text_key
+
+        key = text_key(text)
+        self.used.add(key)
+        spans = self.store.get(key)
+        if spans is None:
+            found = detect(text, self.kinds, self.regions)
+            self.store[key] = [[f.kind, f.start, f.end] for f in found]
+            return found
+        return [Finding(k, s, e, text[s:e]) for k, s, e in spans]
+
+    def save_cache(self) -> None:
+        if self.cache_path is not None:
+            from assistant_builder.dataset import redact_cache
+
+            redact_cache.save(self.cache_path, self.store, self.used, self.kinds, self.regions)
 
     def redact_text(
         self, text: str, mapping: dict[tuple[str, str], str] | None = None
@@ -167,7 +192,16 @@ def workspace_redactor(ws: Any, enabled: bool | None = None) -> Redactor | None:
             f"{ws.settings_path}: unknown redaction kinds {unknown} (known: {', '.join(KINDS)})"
         )
     regions = tuple(str(r).upper() for r in p.get("regions") or DEFAULT_REGIONS)
-    return Redactor(AllowList(tuple(str(a) for a in p.get("allow", []))), kinds, regions)
+    from assistant_builder.dataset import redact_cache
+
+    path = ws.cache_dir / "redaction.json"
+    return Redactor(
+        AllowList(tuple(str(a) for a in p.get("allow", []))),
+        kinds,
+        regions,
+        cache_path=path,
+        store=redact_cache.load(path, kinds, regions),
+    )
 
 
 def add_allowed(ws: Any, values: Iterable[str]) -> list[str]:
@@ -239,6 +273,7 @@ def redact_dataset(
                 "findings": findings,
             }
         )
+    redactor.save_cache()
     return {"enabled": True, **summarise(examples), "allow": list(redactor.allow.entries),
             "examples": examples}  # fmt: skip
 

@@ -214,3 +214,23 @@ def test_labelled_set_meets_the_recall_targets(monkeypatch: pytest.MonkeyPatch) 
         assert res["traps_destroyed"] <= 0.02, name
         assert all(v["precision"] in (None, 1.0) or v["precision"] >= 0.95
                    for v in res["kinds"].values()), res["kinds"]  # fmt: skip
+
+
+def test_findings_are_cached_between_builds(pii_ws, monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant_builder.dataset.redact as redact
+
+    build_dataset(pii_ws, BuildOptions(variants=1))
+    first = _all_text(pii_ws)
+    cache = pii_ws.cache_dir / "redaction.json"
+    assert json.loads(cache.read_text())["texts"]
+    calls: list[str] = []
+    real = redact.detect
+    monkeypatch.setattr(redact, "detect", lambda t, *a: calls.append(t) or real(t, *a))
+    build_dataset(pii_ws, BuildOptions(variants=1))
+    assert calls == [] and _all_text(pii_ws) == first  # read back, same result
+    add_allowed(pii_ws, ["dana.miller@lumenly-partners.com"])  # no new detection needed
+    build_dataset(pii_ws, BuildOptions(variants=1))
+    assert calls == [] and "dana.miller@lumenly-partners.com" in _all_text(pii_ws)
+    cache.write_text("{not json")  # a damaged cache is rebuilt, never an error
+    build_dataset(pii_ws, BuildOptions(variants=1))
+    assert calls and json.loads(cache.read_text())["texts"]

@@ -10,6 +10,7 @@ from .common import (
     _NON_SPACE,
     _NUMERIC_ONLY,
     Finding,
+    near,
 )
 
 _STREET_TYPES = (
@@ -198,9 +199,7 @@ def _address_words(chunk: str) -> str:
 def _addresses(text: str) -> Iterator[Finding]:
     for m in _ADDRESS.finditer(text):
         yield Finding("address", m.start(), m.end(), m.group().rstrip(".,"))
-    low = text.lower()
-    said = any(w in low for w in _ADDRESS_WORDS)
-    for m in _ADDRESS_SAID.finditer(text) if said else ():
+    for m in near(text, text.lower(), _ADDRESS_WORDS, _ADDRESS_SAID):
         start = m.end()
         lines = text[start : start + 120].split("\n")
         # A short first line ("17/920") continues on the next one.

@@ -91,7 +91,9 @@ def _ibans(text: str) -> Iterator[Finding]:
             yield Finding("iban", m.start(1), m.start(1) + ends[-1], cand[: ends[-1]])
 
 
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+# Patterns that start with a digit (not a look-behind) let re skip to the digits in C.
+_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
+_IPV6_GATE = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
 _VERSION_BEFORE = re.compile(r"(?i)\b(?:v|version|ver\.?|release|build|firmware)\s*$")
 
@@ -105,7 +107,7 @@ def _ips(text: str) -> Iterator[Finding]:
         except ValueError:
             continue
         yield Finding("ip", m.start(), m.end(), m.group())
-    if text.count(":") >= 2:
+    if _IPV6_GATE.search(text):
         for m in _IPV6.finditer(text):
             cand = m.group()
             if cand.count(":") < 2 or not _HEX_CHAR.search(cand):

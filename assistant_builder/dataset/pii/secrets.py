@@ -16,6 +16,7 @@ from .common import (
     _JOINED_WORDS,
     _LETTERS,
     Finding,
+    near,
 )
 
 _EMAIL = re.compile(
@@ -101,8 +102,7 @@ def _secrets(text: str) -> Iterator[Finding]:
     if long_token:
         for m in _PREFIXED_KEY.finditer(text):
             yield Finding("api_key", m.start(), m.end(), m.group())
-    low = text.lower()
-    for m in _ASSIGNED.finditer(text) if any(w in low for w in _SECRET_WORDS) else ():
+    for m in near(text, text.lower(), _SECRET_WORDS, _ASSIGNED):
         g = 1 if m.group(1) else 2
         val = m.group(g).rstrip(".,;:!?)\"'`")
         # "the token is expired", "password reset": a word is not a secret.
