@@ -368,7 +368,7 @@ def build_dataset(
     dropped_rows += dropped_transcripts
     if not conversations:
         raise UserError("every example was dropped; nothing to train on")
-    from assistant_builder.dataset.redact import redact_dataset, workspace_redactor
+    from assistant_builder.dataset.redact import redact_dataset, workspace_redactor, write_report
 
     redactions = redact_dataset(conversations, workspace_redactor(ws, opts.redact))
     groups = sorted({c["meta"]["group"] for c in conversations})
@@ -398,7 +398,7 @@ def build_dataset(
         if who:
             report.generators[who] = report.generators.get(who, 0) + 1
     # What was redacted, row by row, for a reviewer to check (and undo with the allow-list).
-    atomic_write_json(d / "redactions.json", redactions)
+    write_report(d / "redactions.json", redactions)
     report.redaction = {k: v for k, v in redactions.items() if k != "examples"}
     report.redaction["report"] = "redactions.json"
     atomic_write_json(d / "report.json", report.to_json())

@@ -278,6 +278,19 @@ def redact_dataset(
             "examples": examples}  # fmt: skip
 
 
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """redactions.json: the totals indented, then one example per line (readable, and written
+    with the C encoder: an indented dump of thousands of findings is slow)."""
+    import json
+
+    from assistant_builder.workspace import atomic_write_text
+
+    head = json.dumps({k: v for k, v in report.items() if k != "examples"}, indent=2)
+    rows = ",\n".join("    " + json.dumps(e, ensure_ascii=False) for e in report["examples"])
+    inner = f"\n{rows}\n  " if rows else ""
+    atomic_write_text(path, f'{head[:-2]},\n  "examples": [{inner}]\n}}\n')
+
+
 def redact_for_export(ws: Any, rows: list[dict[str, Any]]) -> int:
     """Exports leave the workspace: redact them again with the current policy (a build made
     with ``--no-redact`` or before an allow-list change is still caught). Returns the number of

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from assistant_builder.workspace import atomic_write_json
+from assistant_builder.workspace import atomic_write_text
 
 Store = dict[str, list[list[Any]]]  # text hash -> [[kind, start, end], ...]
 
@@ -56,5 +56,10 @@ def load(path: Path, kinds: tuple[str, ...], regions: tuple[str, ...]) -> Store:
 def save(
     path: Path, store: Store, used: set[str], kinds: tuple[str, ...], regions: tuple[str, ...]
 ) -> None:
+    """Write the entries of the texts just used, unless the file already holds exactly them.
+    Compact JSON: the C encoder is many times faster than an indented dump."""
     keep = {k: store[k] for k in sorted(used) if k in store}
-    atomic_write_json(path, {**_stamp(kinds, regions), "texts": keep})
+    if path.is_file() and load(path, kinds, regions) == keep:
+        return
+    data = {**_stamp(kinds, regions), "texts": keep}
+    atomic_write_text(path, json.dumps(data, separators=(",", ":")) + "\n")
