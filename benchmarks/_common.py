@@ -247,6 +247,8 @@ def matmul_peak(
                 run()
                 best = min(best, time.perf_counter() - t)
                 reps += 1
-            result["by_size"][f"{name} {n}"] = round(2 * n**3 / best / 1e9, 1)
+            # Three significant digits, not one decimal: a small size on a busy machine can
+            # run below 0.05 GFLOP/s, and rounding it to 0 would read as "no kernel".
+            result["by_size"][f"{name} {n}"] = float(f"{2 * n**3 / best / 1e9:.3g}")
     result["gflops"] = max(result["by_size"].values())
     return result
