@@ -78,6 +78,7 @@ case "$cmd" in
         ruff check .
         ruff format --check .
         mypy
+        lint-imports  # the layer contract in pyproject.toml
         exec python -m pytest -m "not gguf and not gpu" "$@"
         ;;
     test-gguf)

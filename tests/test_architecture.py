@@ -20,6 +20,8 @@ CORE_MODULES = sorted(
 def test_core_modules_found() -> None:
     assert "assistant_builder.dataset.build" in CORE_MODULES
     assert "assistant_builder.train.launch" in CORE_MODULES
+    assert "assistant_builder.status" in CORE_MODULES
+    assert "assistant_builder.runs" in CORE_MODULES
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)

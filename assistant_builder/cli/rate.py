@@ -234,15 +234,17 @@ def run_rate(args: Any, console_factory: Callable[[], Any]) -> dict[str, Any]:
     if args.to_dataset or args.to_preferences:
         from assistant_builder.dataset.feedback import write_feedback, write_preferences
 
+        with RatingStore(ws.ratings_db) as store:
+            ratings = store.ratings()
         out: dict[str, Any] = {}
         if args.to_dataset:
-            out["dataset"] = write_feedback(ws, args.min_score)
+            out["dataset"] = write_feedback(ws, ratings, args.min_score)
             console.print(
                 f"{out['dataset']['rows']} corrected rows in {out['dataset']['path']} "
                 "(used by the next `assistant-builder dataset`)"
             )
         if args.to_preferences:
-            out["preferences"] = write_preferences(ws)
+            out["preferences"] = write_preferences(ws, ratings)
             console.print(
                 f"{out['preferences']['pairs']} preference pairs in {out['preferences']['path']}"
             )

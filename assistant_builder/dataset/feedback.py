@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from assistant_builder.compare.ratings import RatingStore
 from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_jsonl
 
 FEEDBACK_FILE = "feedback.jsonl"
@@ -100,17 +99,19 @@ def preference_pairs(
     return out
 
 
-def write_feedback(ws: Workspace, min_score: int = 4) -> dict[str, Any]:
-    with RatingStore(ws.ratings_db) as store:
-        rows = feedback_rows(store.ratings(), min_score)
+# The writers take the ratings (``RatingStore.ratings()``) rather than open ratings.db: the
+# dataset stage sits below compare/ and must not import it.
+def write_feedback(
+    ws: Workspace, ratings: list[dict[str, Any]], min_score: int = 4
+) -> dict[str, Any]:
+    rows = feedback_rows(ratings, min_score)
     path = ws.dataset_dir / FEEDBACK_FILE
     atomic_write_jsonl(path, rows)
     return {"path": str(path), "rows": len(rows)}
 
 
-def write_preferences(ws: Workspace) -> dict[str, Any]:
-    with RatingStore(ws.ratings_db) as store:
-        pairs = preference_pairs(store.ratings(), ws.load_settings().system_prompt)
+def write_preferences(ws: Workspace, ratings: list[dict[str, Any]]) -> dict[str, Any]:
+    pairs = preference_pairs(ratings, ws.load_settings().system_prompt)
     path = ws.dataset_dir / PREFERENCES_FILE
     atomic_write_jsonl(path, pairs)
     return {"path": str(path), "pairs": len(pairs)}

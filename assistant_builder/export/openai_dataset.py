@@ -7,68 +7,13 @@ after writing, line by line, so a rejected upload is caught here with the line n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from assistant_builder.dataset.formats import MIN_EXAMPLES, to_openai, validate_file
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress
 from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_jsonl
-
-ROLES = ("system", "user", "assistant")
-MESSAGE_KEYS = {"role", "content", "weight"}  # weight (0/1) is allowed on assistant messages
-MIN_EXAMPLES = 10  # the platform refuses smaller training files
-
-
-def validate_row(row: Any) -> list[str]:
-    """Why OpenAI's chat fine-tuning would reject this line (empty list: it is valid)."""
-    if not isinstance(row, dict):
-        return ["the line is not a JSON object"]
-    problems = []
-    extra = set(row) - {"messages"}
-    if extra:
-        problems.append(f"unexpected keys {sorted(extra)}")
-    msgs = row.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        return [*problems, "'messages' must be a non-empty list"]
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict):
-            problems.append(f"message {i} is not an object")
-            continue
-        if m.get("role") not in ROLES:
-            problems.append(f"message {i}: role {m.get('role')!r} not one of {', '.join(ROLES)}")
-        content = m.get("content")
-        if not isinstance(content, str) or not content.strip():
-            problems.append(f"message {i}: content must be a non-empty string")
-        extra_m = set(m) - MESSAGE_KEYS
-        if extra_m:
-            problems.append(f"message {i}: unexpected keys {sorted(extra_m)}")
-        if "weight" in m and (m.get("role") != "assistant" or m["weight"] not in (0, 1)):
-            problems.append(f"message {i}: weight must be 0 or 1, on assistant messages only")
-    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
-        problems.append("no assistant message")
-    return problems
-
-
-def validate_file(path: Path) -> tuple[int, list[str]]:
-    """(number of valid lines, problems as 'file:line: reason')."""
-    problems = []
-    n = 0
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path.name}:{lineno}: not valid JSON ({e.msg})")
-                continue
-            errs = validate_row(row)
-            problems += [f"{path.name}:{lineno}: {e}" for e in errs]
-            n += not errs
-    return n, problems
-
-
-def to_openai(row: dict[str, Any]) -> dict[str, Any]:
-    return {"messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]]}
 
 
 def export_openai_dataset(

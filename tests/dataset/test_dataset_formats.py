@@ -15,10 +15,10 @@ from assistant_builder.dataset.formats import (
     export_dataset,
     triples,
     validate_alpaca,
+    validate_file,
     validate_sharegpt,
 )
 from assistant_builder.errors import UserError
-from assistant_builder.export.openai_dataset import validate_file
 from assistant_builder.sources.ingest import ingest_paths
 
 CSV = "question,answer\n" + "".join(

@@ -106,7 +106,7 @@ def test_vllm_layout_problems_are_reported(tmp_path: Path, tiny_base_and_adapter
 
 # -- openai-dataset ---------------------------------------------------------------------------
 def test_openai_validator_rejects_bad_rows() -> None:
-    from assistant_builder.export.openai_dataset import validate_row
+    from assistant_builder.dataset.formats import validate_row
 
     good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     assert validate_row(good) == []
@@ -132,7 +132,7 @@ def test_openai_validator_rejects_bad_rows() -> None:
 
 
 def test_openai_dataset_export(tiny_run) -> None:
-    from assistant_builder.export.openai_dataset import validate_file
+    from assistant_builder.dataset.formats import validate_file
 
     ws, run_id = tiny_run
     info = ex.export(ws, run_id, ["openai-dataset"])["exports"]["openai-dataset"]
