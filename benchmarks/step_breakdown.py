@@ -47,7 +47,7 @@ from _common import (
 from train import flops_per_token  # type: ignore[import-not-found]
 
 
-def timed_run(rows: list[dict[str, Any]], steps: int, batch: int, workdir: Path) -> dict[str, Any]:
+def timed_run(rows: list[dict[str, Any]], steps: int, batch: int, workdir: Path) -> dict[str, Any]:  # noqa: PLR0915 - a measurement script read top to bottom
     """Train ``steps`` steps of ``batch`` rows with the default recipe in a workspace under
     ``workdir``, timing the parts after the first step; the patched op, LoRA function and
     attention function are put back afterwards."""

@@ -207,7 +207,7 @@ def aggregate(name: str, runs: list[dict[str, Any]], base: list[dict[str, Any]])
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a measurement script read top to bottom
     p = argparse.ArgumentParser(description="training tokens/s: assistant-builder vs plain TRL")
     p.add_argument("--steps", type=int, default=8, help="optimizer steps per configuration")
     p.add_argument("--batch-size", type=int, default=4, help="the cpu-lora recipe's batch size")

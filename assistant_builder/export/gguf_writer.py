@@ -132,7 +132,7 @@ def _hparams(writer: Any, cfg: dict[str, Any], file_type: Any) -> None:
     writer.add_file_type(file_type)
 
 
-def convert(model_dir: Path, out: Path, outtype: str = "f16", name: str | None = None) -> None:
+def convert(model_dir: Path, out: Path, outtype: str = "f16", name: str | None = None) -> None:  # noqa: PLR0915 - one pass over the GGUF header fields, in the order llama.cpp writes them
     """Write ``out`` (a GGUF of ``outtype``) from the HF checkpoint in ``model_dir``."""
     import gguf
     import numpy as np

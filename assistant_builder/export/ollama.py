@@ -31,7 +31,7 @@ CHATML_STOP = "<|im_end|>"
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
 
 
-def render_go_template(template: str, data: dict[str, Any]) -> str:
+def render_go_template(template: str, data: dict[str, Any]) -> str:  # noqa: C901 - a small interpreter: one branch per template action
     """Render the subset of Go text/template used by Ollama chat templates: ``{{ .Field }}``,
     ``{{ range .List }}…{{ end }}``, ``{{ if .Field }}…{{ else }}…{{ end }}`` and the ``{{-``
     / ``-}}`` whitespace trimming markers. Anything else raises ValueError."""

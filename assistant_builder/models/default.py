@@ -333,7 +333,7 @@ def _probe(model: Any, tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def _convert(gguf: Path, target: Path, say: Progress) -> None:
+def _convert(gguf: Path, target: Path, say: Progress) -> None:  # noqa: PLR0915 - convert, detach the quantizer, save, probe: one transaction
     """GGUF → float32 safetensors + tokenizer in ``target``. Caller holds the lock."""
     started = time.monotonic()
     _remove_leftovers(target)

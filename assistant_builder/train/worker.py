@@ -76,85 +76,99 @@ def _fits(tokenizer: Any, rows: list[dict[str, Any]], max_len: int) -> list[dict
     return out
 
 
-def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, str]:
-    # Read and check the data before importing torch or loading weights: a bad row fails fast.
+def _read_rows(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, eval) rows of the run's dataset copy, as prompt/completion pairs."""
     train_rows = to_prompt_completion(read_conversations(run_dir / "data" / "train.jsonl"))
     eval_path = run_dir / "data" / "eval.jsonl"
     eval_rows = to_prompt_completion(read_conversations(eval_path)) if eval_path.is_file() else []
     if not train_rows:
         raise ValueError("the training split is empty")
+    return train_rows, eval_rows
 
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig, prepare_model_for_kbit_training
-    from trl import SFTConfig, SFTTrainer
 
-    from assistant_builder.models.loading import load_model, load_tokenizer
+def _load_model(recipe: Recipe, mode: str, cuda: bool) -> Any:
+    from assistant_builder.models.loading import load_model
 
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    cuda = torch.cuda.is_available()
-    mode, why = resolve_mode(recipe, cuda)
-    tokenizer = load_tokenizer(recipe.base_model)
-    if mode == "qlora":
-        # nf4 + double quantisation + bf16 compute (models.load_model), k-bit preparation
-        # (fp32 norms, input grads, optional checkpointing) and a paged optimizer: QLoRA as
-        # published. LoRA weights stay trainable on top of the frozen 4-bit base.
-        model = load_model(recipe.base_model, quantization="nf4", dtype="bfloat16")
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=recipe.gradient_checkpointing
-        )
-    else:
-        model = load_model(recipe.base_model, dtype="bfloat16" if cuda else "float32")
-    padding_free = False
-    notes = []
-    # Padding-free batches need attention that reads the row boundaries: flash-attention on
-    # CUDA, our per-row SDPA on CPU (varlen_attention.py).
-    if recipe.padding_free and cuda:
-        padding_free = _try_flash_attention(model)
-        if not padding_free:
-            notes.append("padding_free needs flash-attention (pip install flash-attn): padded")
-    elif recipe.padding_free:
-        from assistant_builder.models.cpu.varlen_attention import register
+    if mode != "qlora":
+        return load_model(recipe.base_model, dtype="bfloat16" if cuda else "float32")
+    from peft import prepare_model_for_kbit_training
 
-        model.set_attn_implementation(register())
-        padding_free = True
-    optim = recipe.optimizer
-    if "paged" in optim and not cuda:
-        optim = "adamw_torch"
+    # nf4 + double quantisation + bf16 compute (models.load_model), k-bit preparation
+    # (fp32 norms, input grads, optional checkpointing) and a paged optimizer: QLoRA as
+    # published. LoRA weights stay trainable on top of the frozen 4-bit base.
+    model = load_model(recipe.base_model, quantization="nf4", dtype="bfloat16")
+    return prepare_model_for_kbit_training(
+        model, use_gradient_checkpointing=recipe.gradient_checkpointing
+    )
+
+
+def _attention(model: Any, recipe: Recipe, cuda: bool, notes: list[str]) -> bool:
+    """Set the attention for padding-free batches where the recipe asks for them; whether the
+    batches are padding-free. They need attention that reads the row boundaries:
+    flash-attention on CUDA, our per-row SDPA on CPU (varlen_attention.py)."""
+    if not recipe.padding_free:
+        return False
+    if cuda:
+        if _try_flash_attention(model):
+            return True
+        notes.append("padding_free needs flash-attention (pip install flash-attn): padded")
+        return False
+    from assistant_builder.models.cpu.varlen_attention import register
+
+    model.set_attn_implementation(register())
+    return True
+
+
+def _optimizer(recipe: Recipe, cuda: bool, notes: list[str]) -> str:
+    if "paged" in recipe.optimizer and not cuda:
         notes.append(f"{recipe.optimizer} needs CUDA: using adamw_torch")
-    log.emit("mode", mode=mode, why=why, notes=notes, padding_free=padding_free, optim=optim)
+        return "adamw_torch"
+    return recipe.optimizer
 
+
+def _fit_rows(
+    tokenizer: Any,
+    train_rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    max_len: int,
+    log: EventLog,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows that fit in ``max_len`` tokens; says how many training rows were left out."""
     n_train = len(train_rows)
-    train_rows = _fits(tokenizer, train_rows, recipe.max_seq_length)
-    eval_rows = _fits(tokenizer, eval_rows, recipe.max_seq_length)
+    train_rows = _fits(tokenizer, train_rows, max_len)
+    eval_rows = _fits(tokenizer, eval_rows, max_len)
+    if not train_rows:
+        raise ValueError(
+            f"every training conversation is longer than max_seq_length={max_len} tokens; "
+            "raise max_seq_length"
+        )
     if len(train_rows) < n_train:
-        dropped = n_train - len(train_rows)
-        if not train_rows:
-            raise ValueError(
-                f"every training conversation is longer than max_seq_length="
-                f"{recipe.max_seq_length} tokens; raise max_seq_length"
-            )
         log.emit(
             "warning",
-            message=f"{dropped} of {n_train} training conversations are longer than "
-            f"max_seq_length={recipe.max_seq_length} tokens and were left out (cut short, "
+            message=f"{n_train - len(train_rows)} of {n_train} training conversations are "
+            f"longer than max_seq_length={max_len} tokens and were left out (cut short, "
             "they would teach the model not to stop); raise max_seq_length to keep them",
         )
-    train_ds = Dataset.from_list(train_rows)
-    eval_ds = Dataset.from_list(eval_rows) if eval_rows and recipe.eval_each_epoch else None
+    return train_rows, eval_rows
 
-    peft_config = LoraConfig(
-        r=recipe.lora_r,
-        lora_alpha=recipe.lora_alpha,
-        lora_dropout=recipe.lora_dropout,
-        target_modules=recipe.target_modules,
-        task_type="CAUSAL_LM",
-    )
-    use_bf16 = mode == "qlora" or cuda
-    early = bool(recipe.early_stopping_patience and eval_ds is not None)
-    config = SFTConfig(
-        output_dir=str(run_dir / "checkpoints"),
+
+def sft_config(
+    recipe: Recipe,
+    mode: str,
+    cuda: bool,
+    *,
+    output_dir: str,
+    padding_free: bool = False,
+    has_eval: bool = False,
+    optim: str | None = None,
+) -> Any:
+    """The ``SFTConfig`` of a recipe on this hardware: a pure function (no weights, no
+    device), so the recipe → TRL mapping is testable on its own."""
+    from trl import SFTConfig
+
+    early = bool(recipe.early_stopping_patience and has_eval)
+    return SFTConfig(
+        output_dir=output_dir,
         learning_rate=recipe.learning_rate,
         lr_scheduler_type=recipe.lr_scheduler,
         warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio
@@ -163,7 +177,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=recipe.batch_size,
         gradient_accumulation_steps=recipe.grad_accum,
-        # Rows were checked to fit above; padding-free batching needs max_length unset.
+        # Rows were checked to fit beforehand; padding-free batching needs max_length unset.
         max_length=None if padding_free else recipe.max_seq_length,
         padding_free=padding_free,
         weight_decay=recipe.weight_decay,
@@ -172,14 +186,14 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         data_seed=recipe.seed,
         # TRL's defaults (bf16 autocast, gradient checkpointing) are for GPUs; on CPU they made
         # a step ~20x slower. Set both explicitly from the recipe and the hardware.
-        bf16=use_bf16,
+        bf16=mode == "qlora" or cuda,
         fp16=False,
         gradient_checkpointing=recipe.gradient_checkpointing,
-        optim=optim,
+        optim=optim or recipe.optimizer,
         logging_steps=recipe.logging_steps,
         save_steps=recipe.save_steps,
         save_total_limit=2,
-        eval_strategy="epoch" if eval_ds is not None else "no",
+        eval_strategy="epoch" if has_eval else "no",
         save_strategy="epoch" if early else "steps",
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
@@ -198,8 +212,59 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         include_num_input_tokens_seen="all" if padding_free else "non_padding",
         use_cpu=not cuda,
     )
+
+
+def _cpu_speedups(trainer: Any, recipe: Recipe, mode: str, log: EventLog) -> None:
+    """CPU only: measured there. On CUDA the step is bound by other per-step costs
+    (benchmarks/README.md, GPU) and these paths have not been tried."""
+    from assistant_builder.models.cpu.fast_lora import fuse_lora_linears, onednn_head
+
+    onednn = recipe.onednn_linear and mode == "lora"
+    if recipe.fused_lora:
+        # With dropout every training call would take PEFT's path anyway: report 0.
+        n = fuse_lora_linears(trainer.model, onednn) if recipe.lora_dropout == 0 else 0
+        log.emit("fused_lora", layers=n)
+    lm: Any = trainer.model
+    head = onednn_head(lm.get_output_embeddings()) if onednn else None
+    trainer.head = head
+    log.emit("onednn_linear", head=head is not None)
+
+
+def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, str]:
+    # Read and check the data before importing torch or loading weights: a bad row fails fast.
+    train_rows, eval_rows = _read_rows(run_dir)
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTTrainer
+
+    from assistant_builder.models.loading import load_tokenizer
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    cuda = torch.cuda.is_available()
+    mode, why = resolve_mode(recipe, cuda)
+    tokenizer = load_tokenizer(recipe.base_model)
+    model = _load_model(recipe, mode, cuda)
+    notes: list[str] = []
+    padding_free = _attention(model, recipe, cuda, notes)
+    optim = _optimizer(recipe, cuda, notes)
+    log.emit("mode", mode=mode, why=why, notes=notes, padding_free=padding_free, optim=optim)
+
+    train_rows, eval_rows = _fit_rows(tokenizer, train_rows, eval_rows, recipe.max_seq_length, log)
+    eval_ds = Dataset.from_list(eval_rows) if eval_rows and recipe.eval_each_epoch else None
+    config = sft_config(
+        recipe,
+        mode,
+        cuda,
+        output_dir=str(run_dir / "checkpoints"),
+        padding_free=padding_free,
+        has_eval=eval_ds is not None,
+        optim=optim,
+    )
     callbacks: list[Any] = [_progress_callback(recipe, log)]
-    if early:
+    if config.load_best_model_at_end:
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(recipe.early_stopping_patience or 1))
@@ -208,26 +273,20 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     trainer = cls(
         model=model,
         args=config,
-        train_dataset=train_ds,
+        train_dataset=Dataset.from_list(train_rows),
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=LoraConfig(
+            r=recipe.lora_r,
+            lora_alpha=recipe.lora_alpha,
+            lora_dropout=recipe.lora_dropout,
+            target_modules=recipe.target_modules,
+            task_type="CAUSAL_LM",
+        ),
         callbacks=callbacks,
     )
     if not cuda:
-        # CPU only: measured there. On CUDA the step is bound by other per-step costs
-        # (benchmarks/README.md, GPU) and these paths have not been tried.
-        from assistant_builder.models.cpu.fast_lora import fuse_lora_linears, onednn_head
-
-        onednn = recipe.onednn_linear and mode == "lora"
-        if recipe.fused_lora:
-            # With dropout every training call would take PEFT's path anyway: report 0.
-            n = fuse_lora_linears(trainer.model, onednn) if recipe.lora_dropout == 0 else 0
-            log.emit("fused_lora", layers=n)
-        lm: Any = trainer.model
-        head = onednn_head(lm.get_output_embeddings()) if onednn else None
-        trainer.head = head  # type: ignore[union-attr]
-        log.emit("onednn_linear", head=head is not None)
+        _cpu_speedups(trainer, recipe, mode, log)
     return trainer, mode
 
 

@@ -289,7 +289,7 @@ def _table_rows(lines: list[str]) -> set[int]:
     return rows
 
 
-def unwrap_paragraphs(text: str) -> str:
+def unwrap_paragraphs(text: str) -> str:  # noqa: PLR0915 - one pass of a line grammar
     """Join hard-wrapped paragraph lines, as Markdown renders them (a single newline inside a
     paragraph is a space). Fenced and indented code, lists (each item on its own line, its
     wrapped continuation joined), tables, headings, quotes, HTML blocks and blank-line

@@ -109,17 +109,25 @@ def find_records(doc: Any, depth: int = 0) -> list[Any] | None:
     if depth > _MAX_DEPTH:
         return None
     if isinstance(doc, list):
-        if any(isinstance(x, dict) and _is_record(x) for x in doc[:50]):
-            return doc
-        if doc and all(isinstance(x, list) and len(x) == 2 for x in doc[:50]):
-            return doc  # [["question", "answer"], ...]
-        for x in doc[:50]:
-            found = find_records(x, depth + 1)
-            if found:
-                return found
-        return None
+        return _records_in_list(doc, depth)
     if not isinstance(doc, dict):
         return None
+    return _records_in_dict(doc, depth)
+
+
+def _records_in_list(doc: list[Any], depth: int) -> list[Any] | None:
+    if any(isinstance(x, dict) and _is_record(x) for x in doc[:50]):
+        return doc
+    if doc and all(isinstance(x, list) and len(x) == 2 for x in doc[:50]):
+        return doc  # [["question", "answer"], ...]
+    for x in doc[:50]:
+        found = find_records(x, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def _records_in_dict(doc: dict[str, Any], depth: int) -> list[Any] | None:
     low = _lower_keys(doc)
     if str(low.get("type", "")).lower() == "faqpage" and "mainentity" in low:
         me = low["mainentity"]
@@ -194,48 +202,20 @@ def _add(
         _add_chat(result, low, source, fmt, line, loc)
         return
     rtype = str(low.get("type", "")).lower()
-    variants: list[str] = []
-    extra: dict[str, Any] = {}
-    if "instruction" in low:
-        question = _text_of(low.get("instruction")).strip()
-        extra_input = _text_of(low.get("input")).strip()
-        if extra_input:
-            question = f"{question}\n\n{extra_input}"
-        answer_raw = _text_of(low.get("output") or low.get("response"))
-    elif rtype == "text" and ("passage" in low or "text" in low):
+    if rtype == "text" and "instruction" not in low and ("passage" in low or "text" in low):
         text = cleanup.clean_markdown(_text_of(low.get("passage") or low.get("text")))
         if text:
             path = [str(low["qid"])] if low.get("qid") else []
             result.sections.append(Section(path, text, source, fmt, line, line))
         return
-    else:
-        qval = next((low[k] for k in _Q_KEYS if low.get(k)), None)
-        aval = next((low[k] for k in _A_KEYS if low.get(k)), None)
-        if isinstance(qval, list):
-            qs = [s for s in (_text_of(x).strip() for x in qval) if s]
-            question, variants = (qs[0], qs[1:]) if qs else ("", [])
-        else:
-            question = _text_of(qval).strip()
-        answer_raw = _text_of(aval)
-        for key in ("qid", "id", "t", "topic", "category"):
-            if low.get(key) not in (None, "", []):
-                extra[key] = low[key]
+    question, variants, answer_raw, extra = _fields(low)
     if rtype and rtype not in ("qna", "question", "faq", "text"):
         skip(f"record of type {rtype!r} is not a question/answer item")
         return
     at = line if line is not None else (loc.find(question) if loc else None)
-    if not question:
-        skip("record has no question field (keys: " + ", ".join(list(rec)[:8]) + ")", at)
-        return
-    if question.lower() == "no_hits":
-        skip("QnABot 'no_hits' fallback item: the reply for unknown questions, not a Q/A", at)
-        return
-    if cleanup.has_template(answer_raw):
-        skip(
-            f"answer of {question[:60]!r} is a Handlebars template ({{{{...}}}}) filled in "
-            "at run time, not a fixed answer",
-            at,
-        )
+    reason = _refusal(question, answer_raw, rec)
+    if reason:
+        skip(reason, at)
         return
     answer = _clean_answer(answer_raw)
     if not answer:
@@ -253,6 +233,45 @@ def _add(
             extra=extra,
         )
     )
+
+
+def _fields(low: dict[str, Any]) -> tuple[str, list[str], str, dict[str, Any]]:
+    """(question, its variants, the raw answer, extra provenance) of a record: an
+    instruction/output record (Alpaca) or one with question and answer keys."""
+    if "instruction" in low:
+        question = _text_of(low.get("instruction")).strip()
+        extra_input = _text_of(low.get("input")).strip()
+        if extra_input:
+            question = f"{question}\n\n{extra_input}"
+        return question, [], _text_of(low.get("output") or low.get("response")), {}
+    qval = next((low[k] for k in _Q_KEYS if low.get(k)), None)
+    aval = next((low[k] for k in _A_KEYS if low.get(k)), None)
+    variants: list[str] = []
+    if isinstance(qval, list):
+        qs = [s for s in (_text_of(x).strip() for x in qval) if s]
+        question, variants = (qs[0], qs[1:]) if qs else ("", [])
+    else:
+        question = _text_of(qval).strip()
+    extra = {
+        key: low[key]
+        for key in ("qid", "id", "t", "topic", "category")
+        if low.get(key) not in (None, "", [])
+    }
+    return question, variants, _text_of(aval), extra
+
+
+def _refusal(question: str, answer_raw: str, rec: dict[str, Any]) -> str | None:
+    """Why a record with these fields is not a fixed question/answer pair (None: it is)."""
+    if not question:
+        return "record has no question field (keys: " + ", ".join(list(rec)[:8]) + ")"
+    if question.lower() == "no_hits":
+        return "QnABot 'no_hits' fallback item: the reply for unknown questions, not a Q/A"
+    if cleanup.has_template(answer_raw):
+        return (
+            f"answer of {question[:60]!r} is a Handlebars template ({{{{...}}}}) filled in "
+            "at run time, not a fixed answer"
+        )
+    return None
 
 
 def _one_line(text: str) -> str:

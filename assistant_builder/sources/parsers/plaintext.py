@@ -56,11 +56,23 @@ def parse_lines(lines: list[TLine], source: str, fmt: str, faq_hint: bool = Fals
     if not q_idx:
         _sections(result, lines, headings, source, fmt)
         return result
+    entries, loose = _entries(lines, q_idx, headings)
+    _add_pairs(result, entries, source, fmt)
+    _add_loose_sections(result, loose, entries, source, fmt)
+    return result
 
+
+Loose = list[tuple[list[str], list[TLine]]]
+
+
+def _entries(
+    lines: list[TLine], q_idx: dict[int, str], headings: set[int]
+) -> tuple[list[_Entry], Loose]:
+    """The question entries with their answer lines, and the text outside any answer (intro,
+    text under a section title) with its heading path."""
     entries: list[_Entry] = []
     context: list[str] = []
-    # Text outside any answer (intro, text under a section title), with its heading path.
-    loose: list[tuple[list[str], list[TLine]]] = [([], [])]
+    loose: Loose = [([], [])]
     current: _Entry | None = None
     skip_next = False
     for i, ln in enumerate(lines):
@@ -86,7 +98,10 @@ def parse_lines(lines: list[TLine], source: str, fmt: str, faq_hint: bool = Fals
         if _UNDERLINE.match(ln.text):
             continue  # a separator rule
         (current.body if current else loose[-1][1]).append(ln)
+    return entries, loose
 
+
+def _add_pairs(result: ParseResult, entries: list[_Entry], source: str, fmt: str) -> None:
     keys_later: dict[str, int] = {}
     for n, e in enumerate(entries):
         if _answer(e.body):
@@ -114,6 +129,11 @@ def parse_lines(lines: list[TLine], source: str, fmt: str, faq_hint: bool = Fals
                 extra=extra,
             )
         )
+
+
+def _add_loose_sections(
+    result: ParseResult, loose: Loose, entries: list[_Entry], source: str, fmt: str
+) -> None:
     for path, chunk in loose:
         text = _answer(chunk)
         if text and not _looks_like_toc(chunk, entries):
@@ -129,7 +149,6 @@ def parse_lines(lines: list[TLine], source: str, fmt: str, faq_hint: bool = Fals
                     next(x.page for x in chunk if x.text.strip()),
                 )
             )
-    return result
 
 
 def _looks_like_toc(pre: list[TLine], entries: list[_Entry]) -> bool:

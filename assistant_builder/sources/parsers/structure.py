@@ -74,7 +74,7 @@ def _span(lines: list[Line], default: int | None) -> tuple[int | None, int | Non
     return min(nums), max(nums)
 
 
-def build(
+def build(  # noqa: PLR0915 - one pass of the heading grammar
     blocks: list[Block],
     *,
     source: str,
