@@ -7,3 +7,17 @@ the TUI start fast.
 """
 
 __version__ = "0.1.0"
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """The installed version of each distribution (None: not installed), read from its metadata
+    so that nothing is imported: recorded with every run, shown by ``doctor`` and benchmarks."""
+    import importlib.metadata as md
+
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = None
+    return versions

@@ -17,3 +17,15 @@ class IngestError(UserError):
         self.line = line
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {reason}")
+
+
+def one_line(e: BaseException, *, with_type: bool = True) -> str:
+    """The first line of an error's message, for a one-line report. A ``UserError`` is written
+    for the user and stands alone; any other error is named by its type, unless ``with_type``
+    is False because the caller's sentence already says what failed."""
+    first = str(e).strip().splitlines()[:1]
+    if not first:
+        return type(e).__name__
+    if isinstance(e, UserError) or not with_type:
+        return first[0]
+    return f"{type(e).__name__}: {first[0]}"

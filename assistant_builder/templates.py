@@ -1,4 +1,5 @@
-"""Starter data (data_templates/) that ``init --demo`` copies into a workspace."""
+"""The folders shipped with the package (recipes/, data_templates/), and the starter data that
+``init --demo`` copies into a workspace."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from assistant_builder.errors import UserError
 from assistant_builder.workspace import Workspace
 
 
-def templates_dir() -> Path:
+def shipped_dir(name: str) -> Path:
+    """A top-level folder of the repository shipped with the package: inside the wheel as
+    ``_<name>`` (pyproject.toml's force-include), or the checkout's ``<name>/``."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "_data_templates", here.parent / "data_templates"):
+    for candidate in (here / f"_{name}", here.parent / name):
         if candidate.is_dir():
             return candidate
-    raise UserError("the data_templates folder is missing from this installation")
+    raise UserError(f"the shipped {name} folder is missing from this installation")
+
+
+def templates_dir() -> Path:
+    return shipped_dir("data_templates")
 
 
 # The demo team's own contact, which its FAQ quotes: it must survive redaction.

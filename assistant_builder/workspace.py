@@ -46,10 +46,6 @@ def default_workspace_path() -> Path:
     return Path(os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE)
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -43,14 +43,9 @@ def uptime() -> str:
 
 
 def machine() -> dict[str, Any]:
-    import importlib.metadata as md
+    from assistant_builder import package_versions
 
-    versions: dict[str, str | None] = {}
-    for pkg in ("torch", "transformers", "trl", "peft", "bitsandbytes", "textual"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
+    versions = package_versions(("torch", "transformers", "trl", "peft", "bitsandbytes", "textual"))
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu_model(),

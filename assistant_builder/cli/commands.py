@@ -52,7 +52,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.dataset.build import BuildOptions, build_dataset
-    from assistant_builder.dataset.teacher import TeacherConfig
+    from assistant_builder.dataset.teacher import teacher_config
 
     ws = Workspace(args.workspace).require()
     if args.system_prompt is not None or args.out_of_scope_message is not None:
@@ -67,7 +67,7 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         say(f"Saved settings in {ws.settings_path}")
     teacher = None
     if args.questions == "teacher" or args.teacher_url or args.teacher_model:
-        teacher = TeacherConfig.resolve(args.teacher_url, args.teacher_model)
+        teacher = teacher_config(args.teacher_url, args.teacher_model)
     if args.variants < 0 or args.out_of_scope < 0:
         raise UserError("--variants and --out-of-scope take a number of 0 or more")
     from assistant_builder.dataset.formats import FORMATS
@@ -194,7 +194,7 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     from rich.table import Table
 
     from assistant_builder.compare.answers import compare, load_questions_file, typed_questions
-    from assistant_builder.compare.judge import JudgeConfig
+    from assistant_builder.compare.judge import judge_config
     from assistant_builder.compare.verdict import metrics_lean
     from assistant_builder.models.engine import GenSettings
 
@@ -213,7 +213,7 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     )
     judge = None
     if args.judge:
-        judge = JudgeConfig.from_options(args.judge_url, args.judge_model, args.judge_key)
+        judge = judge_config(args.judge_url, args.judge_model, args.judge_key)
         if judge is None:
             raise UserError("--judge needs --judge-url or $ASSISTANT_BUILDER_JUDGE_URL")
     opts: dict[str, Any] = {"against": args.against, "add_pairs": not args.no_pairs, "judge": judge}

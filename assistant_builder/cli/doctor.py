@@ -3,22 +3,19 @@ training mode ``auto`` would pick and why."""
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
 from typing import Any
 
-
-def _version(pkg: str) -> str | None:
-    try:
-        return md.version(pkg)
-    except md.PackageNotFoundError:
-        return None
+from assistant_builder import package_versions
+from assistant_builder.errors import one_line
 
 
 def doctor() -> dict[str, Any]:
     import torch
 
     from assistant_builder.models.default import model_status
+    from assistant_builder.train.launch import resolve_mode
+    from assistant_builder.train.recipe import Recipe
 
     cuda = torch.cuda.is_available()
     info: dict[str, Any] = {
@@ -28,10 +25,9 @@ def doctor() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "cpu_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
-        "packages": {
-            p: _version(p)
-            for p in ("transformers", "trl", "peft", "bitsandbytes", "textual", "llama-cpp-python")
-        },
+        "packages": package_versions(
+            ("transformers", "trl", "peft", "bitsandbytes", "textual", "llama-cpp-python")
+        ),
     }
     try:
         import bitsandbytes  # noqa: F401
@@ -39,12 +35,9 @@ def doctor() -> dict[str, Any]:
         info["bitsandbytes_ok"] = True
     except Exception as e:  # bitsandbytes raises many kinds of errors on odd setups
         info["bitsandbytes_ok"] = False
-        info["bitsandbytes_error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if cuda:
-        info["auto_mode"] = "qlora"
-        info["auto_reason"] = "CUDA GPU found: QLoRA (4-bit nf4 base, bf16 compute)"
-    else:
-        info["auto_mode"] = "lora"
-        info["auto_reason"] = "no CUDA GPU: plain LoRA in fp32 (QLoRA on CPU measured ~13x slower)"
+        info["bitsandbytes_error"] = one_line(e)
+    # The same rule (and words) a training run with mode=auto uses.
+    auto = Recipe.model_validate({"mode": "auto"})
+    info["auto_mode"], info["auto_reason"] = resolve_mode(auto, cuda)
     info["default_model"] = model_status()
     return info

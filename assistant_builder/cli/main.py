@@ -13,7 +13,7 @@ import sys
 
 from assistant_builder.cli.commands import cmd_tui
 from assistant_builder.cli.parser import Handler, build_parser
-from assistant_builder.errors import UserError
+from assistant_builder.errors import UserError, one_line
 from assistant_builder.workspace import default_workspace_path
 
 __all__ = ["build_parser", "main"]
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         result = handler(args)
     except UserError as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = one_line(e)
         if args.json:
             print(json.dumps({"error": msg}))
         print(f"error: {msg}", file=sys.stderr)

@@ -6,29 +6,21 @@ more often than chance, so every pair is judged twice with the answers swapped; 
 only when both orders agree, otherwise the pair counts as a tie and as ``inconsistent``.
 
 Configuration from options or the environment (``ASSISTANT_BUILDER_JUDGE_URL`` / ``_MODEL`` /
-``_KEY``). The key is sent in the Authorization header and nowhere else: it is not part of the
-config's repr, error messages or any result, so it never reaches a log, a summary or the disk.
-Plain ``urllib``: no client library needed at run time.
+``_KEY``), through the shared endpoint client of ``models/endpoint.py``: the key never reaches
+a log, a summary or the disk.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.metrics import wilson_interval
+from assistant_builder.models.endpoint import ChatEndpoint, EndpointConfig
 
-ENV_URL = "ASSISTANT_BUILDER_JUDGE_URL"
-ENV_MODEL = "ASSISTANT_BUILDER_JUDGE_MODEL"
-ENV_KEY = "ASSISTANT_BUILDER_JUDGE_KEY"
+ENV_PREFIX = "ASSISTANT_BUILDER_JUDGE"
 
 SYSTEM = (
     "You are an impartial judge of customer-support answers. Compare two answers to the "
@@ -38,34 +30,17 @@ SYSTEM = (
 _VOTE = re.compile(r"\b(A|B|TIE)\b")
 
 
-@dataclass(frozen=True)
-class JudgeConfig:
-    url: str
-    model: str
-    key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    # A compare run asks 2 requests per question; the cap stops a runaway bill or a hung loop.
-    max_requests: int = 1000
+# The judge's endpoint settings: the shared endpoint config (models/endpoint.py).
+JudgeConfig = EndpointConfig
+# A compare run asks 2 requests per question; the cap stops a runaway bill or a hung loop.
+MAX_REQUESTS = 1000
 
-    @property
-    def endpoint(self) -> str:
-        url = self.url.rstrip("/")
-        return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
-    @classmethod
-    def from_options(
-        cls, url: str | None = None, model: str | None = None, key: str | None = None
-    ) -> JudgeConfig | None:
-        """Options win over the environment; None when no judge URL is configured at all."""
-        url = url or os.environ.get(ENV_URL)
-        if not url:
-            return None
-        if not url.startswith(("http://", "https://")):
-            raise UserError(f"judge URL must start with http:// or https://, got {url!r}")
-        model = model or os.environ.get(ENV_MODEL)
-        if not model:
-            raise UserError(f"a judge needs a model name (--judge-model or ${ENV_MODEL})")
-        return cls(url=url, model=model, key=key or os.environ.get(ENV_KEY) or None)
+def judge_config(
+    url: str | None = None, model: str | None = None, key: str | None = None
+) -> EndpointConfig | None:
+    """Options win over the environment; None when no judge URL is configured at all."""
+    return EndpointConfig.from_env(ENV_PREFIX, url, model, key, max_requests=MAX_REQUESTS)
 
 
 def _prompt(question: str, reference: str, first: str, second: str) -> str:
@@ -85,45 +60,20 @@ def parse_vote(text: str) -> str | None:
 class Judge:
     """Holds the request budget across calls."""
 
-    def __init__(self, config: JudgeConfig) -> None:
+    def __init__(self, config: EndpointConfig) -> None:
         self.config = config
-        self.requests = 0
+        self.endpoint = ChatEndpoint(config, "LLM judge")
+
+    @property
+    def requests(self) -> int:
+        return self.endpoint.requests
 
     def ask(self, question: str, reference: str, first: str, second: str) -> str | None:
-        if self.requests >= self.config.max_requests:
-            raise UserError(f"the LLM judge hit its limit of {self.config.max_requests} requests")
-        self.requests += 1
-        body = {
-            "model": self.config.model,
-            "messages": [
-                {"role": "system", "content": SYSTEM},
-                {"role": "user", "content": _prompt(question, reference, first, second)},
-            ],
-            "temperature": 0,
-            "max_tokens": 8,
-        }
-        headers = {"Content-Type": "application/json"}
-        if self.config.key:
-            headers["Authorization"] = f"Bearer {self.config.key}"
-        req = urllib.request.Request(
-            self.config.endpoint, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
-        where = f"LLM judge at {self.config.endpoint}"
-        try:
-            with urllib.request.urlopen(req, timeout=self.config.timeout) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            raise UserError(f"{where} answered HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise UserError(f"{where} unreachable: {reason}") from None
-        except json.JSONDecodeError:
-            raise UserError(f"{where} did not answer JSON") from None
-        try:
-            content = data["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise UserError(f"{where} answered without choices[0].message.content") from None
-        return parse_vote(str(content))
+        messages = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": _prompt(question, reference, first, second)},
+        ]
+        return parse_vote(self.endpoint.chat(messages, max_tokens=8, temperature=0))
 
     def pair(self, question: str, reference: str, x: str, y: str) -> dict[str, Any]:
         """Judge answer ``x`` against ``y`` in both orders: winner 'x', 'y' or 'tie'."""
@@ -141,7 +91,7 @@ class Judge:
 
 
 def judge_pairs(
-    config: JudgeConfig,
+    config: EndpointConfig,
     items: Sequence[tuple[str, str, str, str]],
     on_event: OnEvent = ignore,
 ) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from assistant_builder.workspace import (
     atomic_write_json,
     atomic_write_jsonl,
     read_jsonl,
+    sha256_file,
 )
 
 REVIEW_STATES = ("new", "approved", "rejected", "edited", "stale")
@@ -414,4 +415,4 @@ def load_split(ws: Workspace, split: str) -> list[dict[str, Any]]:
 
 
 def dataset_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)

@@ -20,7 +20,12 @@ from assistant_builder.dataset.heading_questions import (
     template_questions,
 )
 from assistant_builder.dataset.paraphrase import paraphrases
-from assistant_builder.dataset.teacher import QUESTION_PROMPT, Teacher, TeacherConfig
+from assistant_builder.dataset.teacher import (
+    QUESTION_PROMPT,
+    Teacher,
+    TeacherConfig,
+    teacher_config,
+)
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.workspace import atomic_write_json
@@ -78,7 +83,7 @@ class QuestionGenerator:
         self.cache = _Cache(cache_path)
         self.teacher: Teacher | None = None
         if cfg.strategy == "teacher" or cfg.teacher is not None:
-            self.teacher = Teacher(cfg.teacher or TeacherConfig.resolve())
+            self.teacher = Teacher(cfg.teacher or teacher_config())
 
     def _engine(self) -> Any:
         if self.cfg.engine is None:

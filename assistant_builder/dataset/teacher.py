@@ -4,26 +4,17 @@ sections and paraphrases of questions.
 
 Configuration comes from options or the environment: ``ASSISTANT_BUILDER_TEACHER_URL`` (the
 base URL, e.g. ``https://api.openai.com/v1``), ``ASSISTANT_BUILDER_TEACHER_MODEL`` and
-``ASSISTANT_BUILDER_TEACHER_KEY``. The key is sent in the Authorization header and nowhere else:
-it is not part of ``repr``, of error messages, of the question cache key or of any file.
-Plain ``urllib`` keeps this dependency-free; requests are bounded in number and time.
+``ASSISTANT_BUILDER_TEACHER_KEY``. The client is the shared one of ``models/endpoint.py``: the
+key is sent in the Authorization header only, never part of the question cache key or a file.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from typing import Any
-
 from assistant_builder.dataset.heading_questions import parse_generated
 from assistant_builder.errors import UserError
+from assistant_builder.models.endpoint import ChatEndpoint, EndpointConfig
 
-ENV_URL = "ASSISTANT_BUILDER_TEACHER_URL"
-ENV_MODEL = "ASSISTANT_BUILDER_TEACHER_MODEL"
-ENV_KEY = "ASSISTANT_BUILDER_TEACHER_KEY"
+ENV_PREFIX = "ASSISTANT_BUILDER_TEACHER"
 
 QUESTION_PROMPT = (
     "Below is a section of a product's help documentation. Write {n} different questions that "
@@ -37,80 +28,35 @@ PARAPHRASE_PROMPT = (
 )
 
 
-@dataclass
-class TeacherConfig:
-    url: str
-    model: str
-    key: str = field(default="", repr=False)
-    timeout_s: float = 60.0
-    max_requests: int = 500  # a runaway build must not run up a bill
+# The teacher's endpoint settings: the shared endpoint config (models/endpoint.py).
+TeacherConfig = EndpointConfig
 
-    @classmethod
-    def resolve(
-        cls, url: str | None = None, model: str | None = None, key: str | None = None
-    ) -> TeacherConfig:
-        url = url or os.environ.get(ENV_URL, "")
-        model = model or os.environ.get(ENV_MODEL, "")
-        if not url or not model:
-            raise UserError(
-                f"the teacher needs an endpoint URL and a model (--teacher-url/--teacher-model "
-                f"or {ENV_URL}/{ENV_MODEL})"
-            )
-        if not url.startswith(("http://", "https://")):
-            raise UserError(f"teacher URL must start with http:// or https:// (got {url!r})")
-        return cls(url=url.rstrip("/"), model=model, key=key or os.environ.get(ENV_KEY, ""))
 
-    @property
-    def endpoint(self) -> str:
-        return (
-            self.url if self.url.endswith("/chat/completions") else self.url + "/chat/completions"
+def teacher_config(
+    url: str | None = None, model: str | None = None, key: str | None = None
+) -> EndpointConfig:
+    """Options win over the environment; a UserError when the teacher is not configured."""
+    config = EndpointConfig.from_env(ENV_PREFIX, url, model, key)
+    if config is None:
+        raise UserError(
+            f"the teacher needs an endpoint URL and a model (--teacher-url/--teacher-model "
+            f"or {ENV_PREFIX}_URL/{ENV_PREFIX}_MODEL)"
         )
-
-    def describe(self) -> str:
-        """What may be shown or stored about the teacher (never the key)."""
-        return f"{self.model}@{self.url}"
+    return config
 
 
 class Teacher:
-    def __init__(self, config: TeacherConfig) -> None:
+    def __init__(self, config: EndpointConfig) -> None:
         self.config = config
-        self.requests = 0
+        self.endpoint = ChatEndpoint(config, "teacher")
+
+    @property
+    def requests(self) -> int:
+        return self.endpoint.requests
 
     def chat(self, prompt: str, max_tokens: int = 300) -> str:
-        if self.requests >= self.config.max_requests:
-            raise UserError(
-                f"teacher request limit reached ({self.config.max_requests}); "
-                "raise it or generate fewer questions"
-            )
-        self.requests += 1
-        body = {
-            "model": self.config.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
-            "temperature": 0.3,
-        }
-        headers = {"Content-Type": "application/json"}
-        if self.config.key:
-            headers["Authorization"] = f"Bearer {self.config.key}"
-        req = urllib.request.Request(
-            self.config.endpoint, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
-        where = self.config.describe()
-        try:
-            with urllib.request.urlopen(req, timeout=self.config.timeout_s) as resp:
-                data: Any = json.loads(resp.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            raise UserError(f"teacher {where} answered HTTP {e.code} ({e.reason})") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise UserError(f"cannot reach teacher {where}: {reason}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UserError(f"teacher {where} did not answer with JSON") from None
-        try:
-            content = data["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise UserError(f"teacher {where} answered without choices[0].message") from None
-        return content if isinstance(content, str) else ""
+        messages = [{"role": "user", "content": prompt}]
+        return self.endpoint.chat(messages, max_tokens=max_tokens, temperature=0.3)
 
     def questions(self, title: str, text: str, n: int = 3) -> list[str]:
         return parse_generated(self.chat(QUESTION_PROMPT.format(n=n, title=title, text=text)))[:n]

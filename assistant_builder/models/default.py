@@ -43,7 +43,6 @@ Facts about the default model the rest of the code relies on (checked on transfo
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -60,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.errors import UserError
+from assistant_builder.workspace import sha256_file
 
 DEFAULT_MODEL = "default"
 """Alias for the embedded SmolLM2-135M-Instruct, accepted wherever a base model is named."""
@@ -255,14 +255,6 @@ def _remove_leftovers(target: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _gguf_chat_template(gguf: Path) -> str | None:
     """The chat template stored in the GGUF metadata, read with the ``gguf`` package directly so
     that the saved checkpoint's template is provably the file's own, not a library default."""
@@ -349,7 +341,7 @@ def _convert(gguf: Path, target: Path, say: Progress) -> None:  # noqa: PLR0915 
             "distribution": GGUF_DISTRIBUTION,
             "distribution_version": _distribution_version(),
             "size": gguf.stat().st_size,
-            "sha256": _sha256(gguf),
+            "sha256": sha256_file(gguf),
         }
         say("Reading the tokenizer and chat template from the GGUF...")
         local = {"local_files_only": True, "trust_remote_code": False}

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from assistant_builder.errors import UserError
+from assistant_builder.errors import UserError, one_line
 from assistant_builder.models.default import DEFAULT_MODEL, ensure_default_model
 
 if TYPE_CHECKING:  # heavy imports only for type checking: importing this module stays light
@@ -72,7 +72,9 @@ def load_tokenizer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved, **kwargs)
     except (OSError, ValueError) as e:
-        raise UserError(f"could not load the tokenizer of {name!r}: {_first_line(e)}") from e
+        raise UserError(
+            f"could not load the tokenizer of {name!r}: {one_line(e, with_type=False)}"
+        ) from e
     if padding_side is not None:
         tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
@@ -128,7 +130,7 @@ def load_model(
             import bitsandbytes  # noqa: F401
         except Exception as e:  # it raises several kinds of errors on unsupported setups
             raise UserError(
-                f"4-bit (nf4) loading needs a working bitsandbytes: {_first_line(e)}"
+                f"4-bit (nf4) loading needs a working bitsandbytes: {one_line(e, with_type=False)}"
             ) from e
         from transformers import BitsAndBytesConfig
 
@@ -145,11 +147,8 @@ def load_model(
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved, **kwargs)
     except (OSError, ValueError) as e:
-        raise UserError(f"could not load base model {name!r}: {_first_line(e)}") from e
+        raise UserError(
+            f"could not load base model {name!r}: {one_line(e, with_type=False)}"
+        ) from e
     model.eval()
     return model
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.dataset.build import dataset_hash
-from assistant_builder.errors import UserError
+from assistant_builder.errors import UserError, one_line
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.train.recipe import Recipe
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
@@ -124,10 +124,7 @@ def describe_failure(e: BaseException, recipe: Recipe | None) -> str:
             f"out of memory{where}: lower batch_size (raise grad_accum to keep the effective "
             "batch), lower max_seq_length, or set gradient_checkpointing=true"
         )
-    if isinstance(e, UserError):
-        return str(e)
-    first = str(e).strip().splitlines()[:1]
-    return f"{type(e).__name__}: {first[0]}" if first else type(e).__name__
+    return one_line(e)
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -170,14 +167,11 @@ def new_run_id(recipe: Recipe) -> str:
 
 
 def _environment() -> dict[str, Any]:
-    import importlib.metadata as md
+    from assistant_builder import package_versions
 
-    versions: dict[str, str | None] = {}
-    for pkg in ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
+    versions = package_versions(
+        ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets")
+    )
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

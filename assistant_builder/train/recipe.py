@@ -117,11 +117,9 @@ class Recipe(BaseModel):
 
 def recipes_dir() -> Path:
     """Shipped recipes: inside the wheel, or the repository's recipes/ in a source checkout."""
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here / "_recipes", here.parent / "recipes"):
-        if candidate.is_dir():
-            return candidate
-    raise UserError("the shipped recipes folder is missing from this installation")
+    from assistant_builder.templates import shipped_dir
+
+    return shipped_dir("recipes")
 
 
 def list_recipes() -> list[str]:

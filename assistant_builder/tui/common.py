@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from assistant_builder.errors import UserError
+from assistant_builder.errors import one_line
 from assistant_builder.status import STAGES, WorkspaceStatus, workspace_status
 
 if TYPE_CHECKING:
@@ -28,10 +28,7 @@ STATE_STYLE = {
 
 def describe_error(e: BaseException) -> str:
     """One line a user can act on: a UserError says it all; anything else names its type."""
-    if isinstance(e, UserError):
-        return str(e)
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    return one_line(e)
 
 
 class StageBar(Static):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.compare.judge import JudgeConfig, judge_pairs, parse_vote
+from assistant_builder.compare.judge import JudgeConfig, judge_config, judge_pairs, parse_vote
 from assistant_builder.errors import UserError
 
 SECRET = "sk-test-SECRET-123"
@@ -121,23 +121,23 @@ def test_endpoint_errors_are_user_errors_without_the_key(monkeypatch) -> None:
         assert SECRET not in str(err.value)
     # Nothing listens on a port the closed server just gave back.
     with pytest.raises(UserError, match="unreachable"):
-        judge_pairs(JudgeConfig(url=url, model="m", key=SECRET, timeout=2), ITEMS[:1])
+        judge_pairs(JudgeConfig(url=url, model="m", key=SECRET, timeout_s=2), ITEMS[:1])
 
 
 def test_config_from_options_and_environment(monkeypatch) -> None:
     for var in ("URL", "MODEL", "KEY"):
         monkeypatch.delenv(f"ASSISTANT_BUILDER_JUDGE_{var}", raising=False)
-    assert JudgeConfig.from_options() is None
+    assert judge_config() is None
     monkeypatch.setenv("ASSISTANT_BUILDER_JUDGE_URL", "http://127.0.0.1:9/v1")
     with pytest.raises(UserError, match="model name"):
-        JudgeConfig.from_options()
+        judge_config()
     monkeypatch.setenv("ASSISTANT_BUILDER_JUDGE_MODEL", "env-model")
     monkeypatch.setenv("ASSISTANT_BUILDER_JUDGE_KEY", SECRET)
-    cfg = JudgeConfig.from_options(model="opt-model")
+    cfg = judge_config(model="opt-model")
     assert cfg is not None and (cfg.model, cfg.key) == ("opt-model", SECRET)
     assert cfg.endpoint == "http://127.0.0.1:9/v1/chat/completions"
     with pytest.raises(UserError, match="http"):
-        JudgeConfig.from_options(url="ftp://x")
+        judge_config(url="ftp://x")
 
 
 def test_compare_with_the_judge_records_votes_per_question(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant_builder.dataset.build import BuildOptions, build_dataset, load_split
-from assistant_builder.dataset.teacher import Teacher, TeacherConfig
+from assistant_builder.dataset.teacher import Teacher, TeacherConfig, teacher_config
 from assistant_builder.errors import UserError
 from assistant_builder.sources.ingest import ingest_paths
 
@@ -131,11 +131,11 @@ def test_teacher_config_from_env_and_missing(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("ASSISTANT_BUILDER_TEACHER_URL", raising=False)
     monkeypatch.delenv("ASSISTANT_BUILDER_TEACHER_MODEL", raising=False)
     with pytest.raises(UserError, match="teacher needs"):
-        TeacherConfig.resolve()
+        teacher_config()
     monkeypatch.setenv("ASSISTANT_BUILDER_TEACHER_URL", "http://x/v1/")
     monkeypatch.setenv("ASSISTANT_BUILDER_TEACHER_MODEL", "m")
     monkeypatch.setenv("ASSISTANT_BUILDER_TEACHER_KEY", KEY)
-    cfg = TeacherConfig.resolve()
+    cfg = teacher_config()
     assert cfg.endpoint == "http://x/v1/chat/completions" and cfg.key == KEY
     assert KEY not in repr(cfg) and KEY not in cfg.describe()
 
