@@ -1,6 +1,6 @@
 """The command line: one command per stage, thin (parse → call core → print).
 
-Contract (see DESIGN.md): every command takes ``--workspace DIR`` and ``--json``. With
+Contract (README, "The commands"): every command takes ``--workspace DIR`` and ``--json``. With
 ``--json`` exactly one JSON object goes to stdout and human output to stderr. Exit status 0 on
 success, 2 on bad input with a one-line reason, never a traceback for a user mistake.
 The handlers live in commands.py and import heavy libraries inside, so ``--help`` answers at once.
@@ -19,18 +19,34 @@ from assistant_builder.workspace import default_workspace_path
 __all__ = ["build_parser", "main"]
 
 
+# Library warnings a user cannot act on, each silenced by the start of its message and its
+# category, so that any other warning (a new deprecation above all) still shows.
+NOISY_WARNINGS = (
+    # transformers 5 renamed the option; TRL's SFTConfig still takes the old name.
+    ("`gradient_checkpointing` is deprecated", "FutureWarning"),
+    ("`is_gradient_checkpointing` is deprecated", "FutureWarning"),
+)
+
+
 def quiet_libraries() -> None:
-    """Keep library chatter (weight-loading bars, deprecation notes) out of the user's terminal;
-    the environment reaches the training child process too."""
+    """Keep library chatter (weight-loading bars, the known deprecation notes above) out of the
+    user's terminal; the environment reaches the training child process too."""
+    import builtins
     import os
+    import re
+    import warnings
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    import warnings
-
-    warnings.filterwarnings("ignore")
+    filters = [f"ignore:{message}:{category}" for message, category in NOISY_WARNINGS]
+    if os.environ.get("PYTHONWARNINGS"):  # the user's own filters come last and win
+        filters.append(os.environ["PYTHONWARNINGS"])
+    os.environ["PYTHONWARNINGS"] = ",".join(filters)
+    for message, category in NOISY_WARNINGS:
+        warnings.filterwarnings(
+            "ignore", message=re.escape(message), category=getattr(builtins, category)
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

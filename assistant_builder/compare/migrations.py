@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from assistant_builder.errors import UserError
 
@@ -58,7 +58,7 @@ MIGRATIONS: list[Migration] = [
 
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with microseconds (the database's time format)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ REVIEW_STATES = ("new", "approved", "rejected", "edited", "stale")
 class BuildOptions:
     # Share of answer groups held out for eval, on top of min_eval. A held-out answer is one the
     # model never learns: 0.15 held out 7 of the Homebrew FAQ's 28 answers, 5 of them asked in
-    # its golden set (issue 9). So by default only min_eval groups are held out.
+    # its golden set (benchmarks/README.md, answer quality). So by default only min_eval groups
+    # are held out.
     eval_fraction: float = 0.0
     min_eval: int = 1
     seed: int = 0
@@ -271,7 +272,7 @@ def record_edit(
     row: dict[str, Any] = {
         "id": ex_id,
         "review": review,
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if question is not None:
         row["question"] = question
@@ -314,7 +315,7 @@ def build_dataset(
     for r in rows:
         if r["how"] == "out-of-scope":
             r["a"] = settings.out_of_scope_message
-    # Issue 5 (closing the loop): rows corrected by raters (dataset/feedback.jsonl, written by
+    # Closing the loop: rows corrected by raters (dataset/feedback.jsonl, written by
     # `assistant-builder rate --to-dataset`) go first, so they win the duplicate check below.
     from assistant_builder.dataset.feedback import merge_feedback
 

@@ -19,7 +19,6 @@ section actually contains. A weak generator then costs examples, never correctne
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from assistant_builder.dataset.paraphrase import STOPWORDS
 
@@ -257,14 +256,3 @@ def parse_generated(text: str, questions_only: bool = True) -> list[str]:
         if ok and line not in out:
             out.append(line)
     return out
-
-
-def questions_for_section(
-    item: dict[str, Any], strategy: str = "template"
-) -> list[tuple[str, str]]:
-    """Template questions for one section as (question, answer) pairs (kept for callers that
-    want one section at a time; the dataset build uses :mod:`question_gen` for all three)."""
-    text = section_answer(item.get("text", ""))
-    if len(text) < MIN_SECTION_CHARS or strategy != "template":
-        return []
-    return [(q, text) for q in template_questions(item.get("heading_path", []), text)]

@@ -3,7 +3,8 @@
 A model tuned on verbatim FAQ headings learns to answer those headings; users type "how can i
 keep old versions around", "brew pin, how?" or "my light won't turn on, what should i do".
 Rule-based rewrites of each question, trained on with the same answer, teach the model that
-these forms mean the same thing (issue 9 measures it on reworded golden questions).
+these forms mean the same thing (benchmarks/quality.py measures it on reworded golden
+questions).
 
 The rules are grammar templates, not a thesaurus: each one recognises a question shape
 ("How do I X?", "Why does X?", "What is X?", a symptom statement, ...) and rewrites it into

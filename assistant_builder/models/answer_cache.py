@@ -22,7 +22,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +95,23 @@ class AnswerCache:
         stopped: bool,
         new_tokens: int,
     ) -> None:
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, model, adapter, system_prompt, question, settings, text, int(stopped),
-                 new_tokens, now),
-            )  # fmt: skip
+                (
+                    key,
+                    model,
+                    adapter,
+                    system_prompt,
+                    question,
+                    settings,
+                    text,
+                    int(stopped),
+                    new_tokens,
+                    now,
+                ),
+            )
 
     def __len__(self) -> int:
         with self._lock:

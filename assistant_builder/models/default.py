@@ -53,7 +53,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -419,7 +419,7 @@ def _convert(gguf: Path, target: Path, say: Progress) -> None:  # noqa: PLR0915 
             "parameters": parameters,
             "transformers_version": transformers.__version__,
             "torch_version": torch.__version__,
-            "converted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "converted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.monotonic() - started, 1),
             "check": check,
         }

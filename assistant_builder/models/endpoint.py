@@ -95,6 +95,7 @@ class ChatEndpoint:
             with urllib.request.urlopen(req, timeout=self.config.timeout_s) as resp:
                 data: Any = json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as e:
+            e.close()  # the error holds the open response
             raise UserError(f"{where} answered HTTP {e.code} ({e.reason})") from None
         except (urllib.error.URLError, TimeoutError, OSError) as e:
             reason = getattr(e, "reason", e)

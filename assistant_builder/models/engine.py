@@ -1,5 +1,6 @@
 """The generation engine: one copy of the base weights answers as *base* or as any loaded adapter
-by switching LoRA adapters off and on, so comparing never needs two models in memory.
+by switching LoRA adapters off and on, so comparing a run with the base needs one model in
+memory. (``eval --against`` still builds a second engine for the second run.)
 
 - Several adapters (two training runs on the same base) load into one ``PeftModel`` under
   different names; ``set_adapter`` picks one, ``disable_adapter`` answers as the bare base.

@@ -3,8 +3,8 @@
 For every ingested file the workspace keeps a copy (``sources/files/``), the extracted pairs and
 sections (``sources/items/<sha256>.jsonl``) and an entry in ``sources/index.json`` keyed by the
 path the user gave. Re-ingesting an unchanged file is a no-op; a changed file replaces its
-entry and remembers the previous hash, so the dataset stage can mark examples built from the
-old version as stale instead of silently duplicating them.
+entry (its earlier hashes are kept under ``previous``). Each extracted pair carries the hash of
+its file version, so the dataset stage marks a person's review of an older version as stale.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ class IngestReport:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
@@ -166,11 +166,3 @@ def load_items(ws: Workspace) -> list[dict[str, Any]]:
         if path.is_file():
             items.extend(read_jsonl(path))
     return items
-
-
-def stale_hashes(ws: Workspace) -> set[str]:
-    """Hashes of earlier versions of files that were re-ingested after they changed."""
-    out: set[str] = set()
-    for entry in load_index(ws)["files"].values():
-        out.update(entry.get("previous", []))
-    return out

@@ -28,7 +28,8 @@ _COMMON_OPTIMIZERS = frozenset(
 
 
 class Recipe(BaseModel):
-    """Everything that decides how a run trains. Field descriptions are the help text."""
+    """Everything that decides how a run trains. Each field's description says what the key
+    does, for readers of this file and of the recipes' JSON schema; no command prints them yet."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

@@ -3,8 +3,8 @@
 TRL's default loss runs a chunked LM head over *every* position on devices without Triton
 (prompt tokens included) and computes entropy and top-1 accuracy tiles on the side. Here the
 backbone runs once and only the positions whose next token is trained go through the LM head
-(~35% more tokens per CPU-second measured, the same loss to 5 decimals; train_worker.py's
-docstring has the figures). On CUDA TRL's Triton kernel already does the equivalent.
+(the same loss; the speed-up is measured in benchmarks/README.md). On CUDA TRL's Triton
+kernel already does the equivalent.
 """
 
 from __future__ import annotations

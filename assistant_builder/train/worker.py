@@ -6,22 +6,8 @@ writes ``adapter/``, ``metrics.json`` and ``loss.png``. Running in a child proce
 real (SIGINT/SIGTERM → save a checkpoint and stop at the next step) and keeps an out-of-memory
 or a crash away from the CLI or the TUI that started it.
 
-CPU speed (SmolLM2-135M, cpu-lora recipe, demo FAQ, batches of 8, one thread, 6 steps, tokens
-per CPU-second, two interleaved runs each):
-
-- TRL's default loss runs a chunked LM head over *every* position on devices without Triton
-  (prompt tokens included) and computes entropy and top-1 accuracy tiles on the side: 64-66.
-  The selective loss (``selective_loss.py``) projects only the answer positions through the
-  LM head and uses plain cross-entropy: 86-91 (+35 %), the same loss to 5 decimals.
-- What is left is mostly matmul (~70 % of CPU time, ~34 GFLOP/s per thread) and the recipe's
-  LoRA dropout (0.05: ~12 % of a step in Bernoulli sampling; 0.0 measured 102 vs 88).
-- Padding-free batches through transformers' SDPA give the same loss (a block-diagonal mask
-  from the position ids) but were ~15 % slower than length-grouped padded batches: SDPA attends
-  over the whole flattened row with a mask. With attention that reads the row boundaries
-  (flash-attention on CUDA, ``varlen_attention`` on CPU) they are faster: on CPU the padding
-  of length-grouped batches was still 8-14 % of every linear layer's rows.
-- The frozen matmuls run through oneDNN on CPU (``fast_lora``): the wheel's MKL sgemm did not
-  use AVX-512 on the AMD machine (~150-165 GFLOP/s on 2 cores against oneDNN's ~190-205).
+Why the CPU path looks the way it does (selective loss, padding-free rows, oneDNN matmuls, no
+LoRA dropout): benchmarks/README.md, "What the training worker's CPU path rests on".
 """
 
 from __future__ import annotations

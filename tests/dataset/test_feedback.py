@@ -69,8 +69,10 @@ def test_rows_and_dpo_pairs_from_ratings(workspace: Workspace) -> None:
     ]
     assert feedback_rows(ratings, min_score=6) == [rows[1]]
     pairs = preference_pairs(ratings, "Be helpful.")
-    got = [(p["prompt"][-1]["content"], p["chosen"][0]["content"], p["rejected"][0]["content"])
-           for p in pairs]  # fmt: skip
+    got = [
+        (p["prompt"][-1]["content"], p["chosen"][0]["content"], p["rejected"][0]["content"])
+        for p in pairs
+    ]
     assert sorted(got) == [
         ("q1?", "tuned: q1?", "base: q1?"),
         ("q2?", "base: q2?", "tuned: q2?"),

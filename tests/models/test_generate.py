@@ -177,7 +177,16 @@ def test_corrupt_cache_file_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "answers.sqlite"
     path.write_bytes(b"this is not a database" * 100)
     cache = AnswerCache(path)
-    cache.put("k", model="m", adapter="base", system_prompt="", question="q", settings="{}",
-              text="t", stopped=True, new_tokens=1)  # fmt: skip
+    cache.put(
+        "k",
+        model="m",
+        adapter="base",
+        system_prompt="",
+        question="q",
+        settings="{}",
+        text="t",
+        stopped=True,
+        new_tokens=1,
+    )
     assert cache.get("k") == {"text": "t", "stopped": True, "new_tokens": 1}
     assert cache.get("other") is None and (cache.hits, cache.misses) == (1, 1)

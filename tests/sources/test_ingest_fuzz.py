@@ -63,8 +63,9 @@ def test_random_bytes(tmp_path: Path, ext: str, data: bytes) -> None:
 
 @pytest.mark.parametrize("ext", sorted(VALID))
 @SETTINGS
-@given(cut=st.floats(0, 1), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)),
-                                           max_size=4))  # fmt: skip
+@given(
+    cut=st.floats(0, 1), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=4)
+)
 def test_truncated_and_corrupted_valid_files(
     tmp_path: Path, ext: str, cut: float, flips: list[tuple[float, int]]
 ) -> None:

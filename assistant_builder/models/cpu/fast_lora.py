@@ -7,9 +7,8 @@ the default model's 210 LoRA layers that is ~2000 small ops a training step, and
 CPU every op also pays a hand-off between the threads. Here one ``autograd.Function`` does the
 same maths in three matrix products and one ``addmm_`` forward (the LoRA product is added into
 the base output in place, the scaling folded in) and five backward, with no separate multiply
-or add. On the 2-core machine: +11% tokens/s in training steps of short rows (paired, in one
-process), ~200-260 MB less peak memory, +10% tokens/s when answering as tuned; no measurable
-change for long rows, where the matmuls dominate (benchmarks/README.md).
+or add. It pays off for short rows, where the small ops dominate, and saves memory; for long
+rows the matmuls dominate (the figures are in benchmarks/README.md).
 
 Gradients are the same as PEFT's up to float rounding (tests/models/test_fast_lora.py checks every
 LoRA gradient against PEFT's own path). The parameters are PEFT's own, untouched, so the
@@ -19,11 +18,11 @@ in training mode, not merged, adapters enabled); anything else runs PEFT's forwa
 
 oneDNN (``onednn=True`` in training, and :func:`onednn_head` for the frozen LM head): the
 frozen fp32 matmuls, forward and input gradient, go through oneDNN's linear kernel instead of
-``torch.mm``. The PyPI wheel's ``mm`` is MKL's sgemm, which on the project's AMD machine ran at
-~150-165 GFLOP/s on 2 cores for these shapes, against ~185-205 for oneDNN (AVX-512 brgemm
-kernels) on the same dense weights, and 2x for the LM head's forward (a 49k-wide output). The
-layers' weights are not copied: prepacking them into oneDNN's blocked layout gained only ~2%
-for an extra copy of every weight. Only the LM head's W^T is prepacked (see onednn_head).
+``torch.mm``. The PyPI wheel's ``mm`` is MKL's sgemm, which on the project's AMD machine did
+not use AVX-512 kernels and ran slower than oneDNN on the same dense weights, most of all for
+the LM head's 49k-wide output. The layers' weights are not copied: prepacking them into
+oneDNN's blocked layout gained too little for an extra copy of every weight (figures in
+benchmarks/README.md). Only the LM head's W^T is prepacked (see onednn_head).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Padding-free attention for CPU training: rows flattened into one sequence, each attending
 only to itself.
 
-Why: padded batches make every linear layer (~70 % of a CPU step) also multiply the padding;
-length-grouped batches of the starter FAQ still carried 8-14 % of it. Transformers can run
+Why: padded batches make every linear layer (most of a CPU step) also multiply the padding,
+even when batches are grouped by length. Transformers can run
 padding-free batches (TRL's ``padding_free``: one row, ``position_ids`` restarting at 0 and
 ``cu_seq_lens_q`` from the collator) but only flash-attention reads the sequence boundaries;
 ``sdpa`` gets a (T x T) block-diagonal mask instead, and the masked kernel over the whole
-flattened row was ~15 % slower than the padded batch. Here the boundaries are read directly:
-one causal SDPA call per row, no mask, so each call takes the fused CPU flash kernel and the
-attention work is what the rows need, with no padding anywhere in the step.
+flattened row was slower than the padded batch (benchmarks/README.md). Here the boundaries
+are read directly: one causal SDPA call per row, no mask, so each call takes the fused CPU
+flash kernel and the attention work is what the rows need, with no padding anywhere in the step.
 
 ``register()`` adds the function to transformers' attention registry under ``NAME``; a model
 switched to it with ``model.set_attn_implementation(NAME)`` builds no attention mask at all (the

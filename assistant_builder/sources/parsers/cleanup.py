@@ -244,10 +244,6 @@ def has_template(text: str) -> bool:
     return bool(_HANDLEBARS.search(text))
 
 
-def strip_templates(text: str) -> str:
-    return tidy(_HANDLEBARS.sub("", text))
-
-
 def unescape_literal_newlines(text: str) -> str:
     """Spreadsheet exports write line breaks as the two characters ``\\n``."""
     text = text.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\t", "\t")

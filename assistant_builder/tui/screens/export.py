@@ -1,5 +1,6 @@
-"""Export: choose targets (whatever ``export.EXPORTERS`` offers), run them in a worker with
-progress, and show each artifact's verification and the exact commands to use it."""
+"""Export: choose targets (whatever ``export.registry.FORMATS`` offers), run them in a worker
+with progress, and show each artifact's verification and the exact commands to use it (the
+``usage`` its exporter checked and wrote into the manifest)."""
 
 from __future__ import annotations
 
@@ -18,27 +19,6 @@ from textual.widgets import Button, Markdown, ProgressBar, Select, SelectionList
 from assistant_builder.events import Progress
 from assistant_builder.tui.common import StageScreen
 
-# How to use each kind of artifact. {path} is the artifact folder, {base} the base model,
-# {run} the run id. Formats not listed here show the commands their exporter returns, if any.
-USAGE: dict[str, list[str]] = {
-    "adapter": [
-        "# Python (PEFT):",
-        "python -c \"from peft import AutoPeftModelForCausalLM as M; M.from_pretrained('{path}')\"",
-        "# vLLM LoRA serving:",
-        "vllm serve {base} --enable-lora --lora-modules {run}={path}",
-        "# this app's OpenAI-compatible server:",
-        "assistant-builder serve --run {run}",
-    ],
-    "merged": [
-        "python -c \"from transformers import pipeline; pipeline('text-generation', "
-        "model='{path}')\""
-    ],
-    "gguf": ["llama-cli -m {path}/model.gguf -cnv"],
-    "ollama": ["ollama create {run} -f {path}/Modelfile", "ollama run {run}"],
-    "openai-dataset": ["openai api fine_tuning.jobs.create -t {path}/train.jsonl -m gpt-4o-mini"],
-}
-
-
 DESCRIPTIONS = {
     "adapter": "PEFT, vLLM",
     "merged": "full model",
@@ -52,8 +32,7 @@ def export_formats() -> list[str]:
     """The targets the installed export module offers, asked at run time."""
     from assistant_builder.export import registry as export
 
-    offered: Any = getattr(export, "EXPORTERS", None) or getattr(export, "FORMATS", ())
-    return [str(f) for f in offered]
+    return list(export.FORMATS)
 
 
 def _describe(fmt: str) -> str:
@@ -66,16 +45,14 @@ def _shell_path(path: Path) -> str:
     return shlex.quote(str(path) if rel.startswith("..") else rel)
 
 
-def usage(fmt: str, path: Path, base: str, run: str, info: dict[str, Any]) -> list[str]:
-    given = info.get("commands") or info.get("usage")
+def usage(path: Path, info: dict[str, Any]) -> list[str]:
+    """The exporter's own commands for the artifact (every exporter writes ``usage``)."""
+    given = info.get("usage") or []
     if isinstance(given, str):
         given = [given]
-    if isinstance(given, list):
-        # Exporters name the folder absolutely; say it the way the user would type it.
-        short = _shell_path(path)
-        return [str(c).replace(str(path.absolute()), short) for c in given]
-    subs = {"path": _shell_path(path), "base": base, "run": run}
-    return [line.format(**subs) for line in USAGE.get(fmt, [])]
+    # Exporters name the folder absolutely; say it the way the user would type it.
+    short = _shell_path(path)
+    return [str(c).replace(str(path.absolute()), short) for c in given]
 
 
 class ExportScreen(StageScreen):
@@ -143,22 +120,14 @@ class ExportScreen(StageScreen):
         md.update("\n\n".join(parts) or f"No exports of {run} yet: choose targets and press e.")
 
     def _result_md(self, fmt: str, run: str, path: Path, info: dict[str, Any]) -> str:
-        from assistant_builder.compare.answers import run_base_model
-
-        try:
-            base = run_base_model(self.ws.runs_dir / run)
-        except (OSError, ValueError, KeyError):
-            base = "BASE_MODEL"
         verified = info.get("verified")
         mark = "✓ verified" if verified else ("✗ NOT verified" if verified is False else "written")
-        shown = {
-            k: v for k, v in info.items() if k not in ("format", "run", "path", "commands", "usage")
-        }
+        shown = {k: v for k, v in info.items() if k not in ("format", "run", "path", "usage")}
         facts = " · ".join(f"{k}: {v}" for k, v in shown.items() if not isinstance(v, (dict, list)))
         lines = [f"### {fmt} — {mark}", "", f"`{_shell_path(path)}`", ""]
         if facts:
             lines += [facts, ""]
-        cmds = usage(fmt, path, base, run, info)
+        cmds = usage(path, info)
         if cmds:
             lines += ["```bash", *cmds, "```"]
         return "\n".join(lines)
