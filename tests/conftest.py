@@ -1,9 +1,14 @@
-"""Shared fixtures. Tests point the workspace and the model cache at temporary folders, except
-that the converted default model is shared across the session (converting takes a while)."""
+"""Shared fixtures. Tests point the workspace and the model cache at temporary folders: the
+model cache is one folder per test session (converting the default model takes about a minute,
+so it is done once per session, never in the user's real cache). Subprocesses inherit it.
+Set ASSISTANT_BUILDER_TEST_CACHE to a folder of your own to keep the converted model between
+sessions."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,3 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Hermetic model cache (models/default.py reads ASSISTANT_BUILDER_CACHE).
+    kept = os.environ.get("ASSISTANT_BUILDER_TEST_CACHE")
+    if kept:
+        os.environ["ASSISTANT_BUILDER_CACHE"] = kept
+    else:
+        cache = tempfile.mkdtemp(prefix="assistant-builder-test-cache-")
+        os.environ["ASSISTANT_BUILDER_CACHE"] = cache
+        config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
