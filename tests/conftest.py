@@ -31,6 +31,14 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def run_cli():
+    """``run_cli(ws, *args, stdin=None, env=None, timeout=120)``: the CLI in a subprocess."""
+    from support.cli import run_cli
+
+    return run_cli
+
+
+@pytest.fixture
 def samples() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip(f"shared samples not present at {SAMPLES}")

@@ -4,35 +4,22 @@ train (a few steps) → compare → export. Slow: it trains SmolLM2-135M on the 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli_json
 
 pytestmark = pytest.mark.slow
 
 
-def ab(ws: Path, *args: str) -> dict:
-    r = subprocess.run(
-        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    result: dict = json.loads(r.stdout)
-    return result
-
-
 def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    ab(ws, "init", "--demo")
-    ab(ws, "ingest", str(ws / "demo-data"))
-    ds = ab(ws, "dataset")
+    run_cli_json(ws, "init", "--demo")
+    run_cli_json(ws, "ingest", str(ws / "demo-data"))
+    ds = run_cli_json(ws, "dataset")
     assert ds["train"] > 0
 
-    m = ab(
+    m = run_cli_json(
         ws,
         "train",
         "--set",
@@ -63,7 +50,7 @@ def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
             for r in train_rows[:4]
         )
     )
-    c = ab(ws, "compare", "--questions", str(qfile), "--max-new-tokens", "40")
+    c = run_cli_json(ws, "compare", "--questions", str(qfile), "--max-new-tokens", "40")
     assert c["questions"] == 4
     rows = [json.loads(x) for x in Path(c["answers"]).read_text().splitlines()]
     assert any(r["base"]["text"] != r["tuned"]["text"] for r in rows)
@@ -77,12 +64,12 @@ def test_cli_journey_trains_compares_and_exports(tmp_path: Path) -> None:
         )
         + "\n"
     )
-    ev = ab(ws, "eval", str(golden), "--max-new-tokens", "24")
+    ev = run_cli_json(ws, "eval", str(golden), "--max-new-tokens", "24")
     assert ev["tuned"]["verbatim"]["n"] == 4 and ev["tuned"]["reworded"]["n"] == 1
     assert set(ev["gain"]["all"]) == {"rouge_l", "token_f1", "stopped"}
     assert Path(ev["path"]).is_file()
 
-    e = ab(ws, "export", "--format", "adapter")
+    e = run_cli_json(ws, "export", "--format", "adapter")
     folder = Path(e["exports"]["adapter"]["path"])
     assert (folder / "adapter_model.safetensors").is_file()
     assert (folder / "manifest.json").is_file()

@@ -11,23 +11,14 @@ from pathlib import Path
 import pytest
 
 
-def run(*args: str, ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_init_demo_ingest_dataset_json(tmp_path: Path) -> None:
+def test_init_demo_ingest_dataset_json(tmp_path: Path, run_cli) -> None:
     ws = tmp_path / "ws"
-    r = run("init", "--demo", "--json", ws=ws)
+    r = run_cli(ws, "init", "--demo", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["created"] is True and len(out["demo_files"]) >= 3
 
-    r = run("ingest", str(ws / "demo-data"), "--json", ws=ws)
+    r = run_cli(ws, "ingest", str(ws / "demo-data"), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) >= {"documents", "pairs", "skipped", "sources"}
@@ -35,23 +26,23 @@ def test_init_demo_ingest_dataset_json(tmp_path: Path) -> None:
     assert {"markdown", "csv"} <= formats
     assert out["pairs"] >= 18  # 12 Markdown FAQ entries + 8 CSV rows in data_templates
 
-    r = run("dataset", "--json", ws=ws)
+    r = run_cli(ws, "dataset", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["train"] > out["eval"] > 0
     assert isinstance(out["dropped"], dict)
 
 
-def test_dataset_command_splits_like_the_app(tmp_path: Path) -> None:
+def test_dataset_command_splits_like_the_app(tmp_path: Path, run_cli) -> None:
     """`dataset` without options and the app's rebuild (BuildOptions()) hold out the same
     answer groups: one default, not one per front end."""
     from assistant_builder.dataset.build import BuildOptions, build_dataset
     from assistant_builder.workspace import Workspace
 
     ws = tmp_path / "ws"
-    run("init", "--demo", ws=ws)
-    run("ingest", str(ws / "demo-data"), ws=ws)
-    r = run("dataset", "--json", ws=ws)
+    run_cli(ws, "init", "--demo")
+    run_cli(ws, "ingest", str(ws / "demo-data"))
+    r = run_cli(ws, "dataset", "--json")
     assert r.returncode == 0, r.stderr
 
     def eval_groups() -> set[str]:
@@ -82,26 +73,28 @@ def test_global_options_work_after_the_command(tmp_path: Path) -> None:
         (["train", "--recipe", "nope"], "no workspace"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, args: list[str], message: str, run_cli
+) -> None:
     ws = tmp_path / "ws"
     if args[0] == "ingest":
-        run("init", ws=ws)
-    r = run(*args, "--json", ws=ws)
+        run_cli(ws, "init")
+    r = run_cli(ws, *args, "--json")
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert message in r.stderr
     assert json.loads(r.stdout)["error"]
 
 
-def test_unknown_recipe_is_exit_2(tmp_path: Path) -> None:
+def test_unknown_recipe_is_exit_2(tmp_path: Path, run_cli) -> None:
     ws = tmp_path / "ws"
-    run("init", "--demo", ws=ws)
-    r = run("train", "--recipe", "nope", ws=ws)
+    run_cli(ws, "init", "--demo")
+    r = run_cli(ws, "train", "--recipe", "nope")
     assert r.returncode == 2 and "unknown recipe" in r.stderr
 
 
-def test_recipes_list_json(tmp_path: Path) -> None:
-    r = run("recipes", "--json", ws=tmp_path)
+def test_recipes_list_json(tmp_path: Path, run_cli) -> None:
+    r = run_cli(tmp_path, "recipes", "--json")
     assert r.returncode == 0
     names = [x["name"] for x in json.loads(r.stdout)["recipes"]]
     assert "cpu-lora" in names

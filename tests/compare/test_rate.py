@@ -9,11 +9,11 @@ import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from support.cli import cli_command
 
 from assistant_builder.cli.main import main
 from assistant_builder.cli.rate import Command, LineInput, parse_command, rate_loop
@@ -107,37 +107,31 @@ def test_undo_with_nothing_to_undo_and_rating_out_of_range(workspace: Workspace)
     assert (rating["score_a"], rating["score_b"], rating["note"]) == (4, None, "")
 
 
-def cli(ws: Workspace, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "USER": "carol"}
-    return subprocess.run(
-        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws.root), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+# The rater name the command takes from $USER.
+CAROL = {"USER": "carol"}
 
 
 def test_rate_command_over_a_pipe_then_export_and_verdict(
-    workspace: Workspace, tmp_path: Path
+    workspace: Workspace, tmp_path: Path, run_cli
 ) -> None:
     add_pairs(workspace, 3)
-    r = cli(workspace, "rate", "--json", stdin="a 4 2\nb\nx - - Right answer.\n")
+    r = run_cli(
+        workspace.root, "rate", "--json", stdin="a 4 2\nb\nx - - Right answer.\n", env=CAROL
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["rater"] == "carol" and data["rated"] == 3 and data["remaining"] == 0
     assert "A was" in r.stderr
 
-    r = cli(workspace, "rate", "--json", "--export", str(tmp_path / "r.csv"))
+    r = run_cli(workspace.root, "rate", "--json", "--export", str(tmp_path / "r.csv"))
     assert json.loads(r.stdout)["exported"] == 3
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert [row["verdict"] for row in rows] == ["A", "B", "both_bad"]
     assert rows[2]["note"] == "Right answer." and rows[0]["rater"] == "carol"
-    r = cli(workspace, "rate", "--json", "--export", str(tmp_path / "r.jsonl"))
+    r = run_cli(workspace.root, "rate", "--json", "--export", str(tmp_path / "r.jsonl"))
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 3
 
-    r = cli(workspace, "rate", "--json", "--verdict")
+    r = run_cli(workspace.root, "rate", "--json", "--verdict")
     v = json.loads(r.stdout)
     assert (v["model_x"], v["model_y"]) == ("tuned:run1", "base")
     assert v["overall"]["n"] == 3 and v["overall"]["both_bad"]["count"] == 1
@@ -145,7 +139,7 @@ def test_rate_command_over_a_pipe_then_export_and_verdict(
     assert v["line"].startswith("inconclusive, rate more")
     assert v["line"] in " ".join(r.stderr.split())  # rich wraps lines on stderr
 
-    bad = cli(workspace, "rate", "--json", "--export", str(tmp_path / "r.txt"))
+    bad = run_cli(workspace.root, "rate", "--json", "--export", str(tmp_path / "r.txt"))
     assert bad.returncode == 2 and "csv or .jsonl" in json.loads(bad.stdout)["error"]
 
 
@@ -205,7 +199,7 @@ def test_ratings_made_in_the_loop_survive_a_kill(workspace: Workspace) -> None:
 
     add_pairs(workspace, 3)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant_builder", "--workspace", str(workspace.root), "rate"],
+        cli_command(workspace.root, "rate"),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

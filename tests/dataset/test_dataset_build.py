@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -81,17 +79,16 @@ def test_out_of_scope_rows_use_the_workspace_message(faq_ws) -> None:
         assert m["review"] == "new" and m["split"] in ("train", "eval")
 
 
-def test_cli_sets_system_prompt_and_out_of_scope(faq_ws) -> None:
-    cmd = [sys.executable, "-m", "assistant_builder", "--workspace", str(faq_ws.root), "dataset"]
-    cmd += ["--system-prompt", "You answer Homebrew questions.", "--out-of-scope", "3"]
-    proc = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120)
+def test_cli_sets_system_prompt_and_out_of_scope(faq_ws, run_cli) -> None:
+    args = ["dataset", "--system-prompt", "You answer Homebrew questions.", "--out-of-scope", "3"]
+    proc = run_cli(faq_ws.root, *args, "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["made"]["out-of-scope"] == 3 and out["variants"] == 3
     saved = json.loads(faq_ws.settings_path.read_text())
     assert saved["system_prompt"] == "You answer Homebrew questions."
     assert all(r["messages"][0]["content"] == saved["system_prompt"] for r in _rows(faq_ws))
-    bad = subprocess.run([*cmd, "--variants", "-1"], capture_output=True, text=True, timeout=60)
+    bad = run_cli(faq_ws.root, *args, "--variants", "-1", timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 

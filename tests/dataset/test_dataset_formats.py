@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -114,14 +112,13 @@ def test_export_needs_a_built_dataset(workspace) -> None:
         export_dataset(workspace, "csv")
 
 
-def test_cli_export_to_out_dir(built, tmp_path: Path) -> None:
+def test_cli_export_to_out_dir(built, tmp_path: Path, run_cli) -> None:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "assistant_builder", "--workspace", str(built.root), "dataset"]
-    cmd += ["--export", "sharegpt,alpaca", "--out", str(out), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    args = ["dataset", "--export", "sharegpt,alpaca", "--out", str(out), "--json"]
+    proc = run_cli(built.root, *args)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert set(result["exports"]) == {"sharegpt", "alpaca"}
     assert (out / "sharegpt" / "train.json").is_file() and (out / "alpaca" / "eval.json").is_file()
-    bad = subprocess.run([*cmd[:-5], "--export", "xml"], capture_output=True, text=True)
+    bad = run_cli(built.root, "dataset", "--export", "xml")
     assert bad.returncode == 2 and "unknown dataset format" in bad.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +15,6 @@ from assistant_builder.errors import UserError
 from assistant_builder.sources.ingest import ingest_paths
 
 KEY = "sk-test-SECRET-4242"
-CLI = [sys.executable, "-m", "assistant_builder", "--workspace"]
 GUIDE = """# Widget Guide
 
 ## Resetting the widget
@@ -140,21 +137,14 @@ def test_teacher_config_from_env_and_missing(monkeypatch: pytest.MonkeyPatch) ->
     assert KEY not in repr(cfg) and KEY not in cfg.describe()
 
 
-def test_cli_teacher_from_env_never_prints_the_key(guide_ws, tmp_path: Path) -> None:
+def test_cli_teacher_from_env_never_prints_the_key(guide_ws, tmp_path: Path, run_cli) -> None:
     with Stub() as stub:
         env = {
             "ASSISTANT_BUILDER_TEACHER_URL": stub.url,
             "ASSISTANT_BUILDER_TEACHER_MODEL": "stub-model",
             "ASSISTANT_BUILDER_TEACHER_KEY": KEY,
-            "PATH": "/usr/bin:/bin",
         }
-        proc = subprocess.run(
-            [*CLI, str(guide_ws.root), "dataset", "--questions", "teacher", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        proc = run_cli(guide_ws.root, "dataset", "--questions", "teacher", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["strategy"] == "teacher" and out["train"] + out["eval"] > 0

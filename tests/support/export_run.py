@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import tiny_models
 
 QUESTIONS = [
     "How do I reset my password?",
@@ -21,34 +22,17 @@ QUESTIONS = [
 
 
 def build_tiny_base(folder: Path) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from assistant_builder.models.loading import load_tokenizer
-
-    tokenizer = load_tokenizer("default")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
+    """The export tests' base: wider (64) and tied like SmolLM2, with large weights, so the
+    logits are peaked and greedy decoding is decisive: a half-precision copy picks the same
+    tokens (near-ties would make every test flaky)."""
+    return tiny_models.build_tiny_base(
+        folder,
+        width=64,
+        tied=True,
+        spread_head=False,
         rms_norm_eps=1e-5,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        # Large weights make the logits peaked, so greedy decoding is decisive and a half
-        # precision copy picks the same tokens (near-ties would make every test flaky).
         initializer_range=0.5,
     )
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(str(folder), safe_serialization=True)
-    tokenizer.save_pretrained(str(folder))
-    return folder
 
 
 def build_tiny_adapter(base: Path, folder: Path) -> Path:
@@ -129,23 +113,14 @@ def tiny_run(tiny_base_and_adapter: tuple[Path, Path], tmp_path: Path):
 @pytest.fixture(scope="session")
 def trained_default_run(tmp_path_factory: pytest.TempPathFactory):
     """A real run of the default model, trained briefly through the CLI (slow tests only)."""
-    import subprocess
-    import sys
+    from support.cli import run_cli_json
 
     from assistant_builder.workspace import Workspace
 
     ws = tmp_path_factory.mktemp("trained") / "ws"
 
     def ab(*args: str) -> dict:
-        r = subprocess.run(
-            [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        assert r.returncode == 0, r.stderr[-2000:]
-        out: dict = json.loads(r.stdout)
-        return out
+        return run_cli_json(ws, *args, timeout=1800)
 
     ab("init", "--demo")
     ab("ingest", str(ws / "demo-data"))

@@ -33,7 +33,19 @@ def in_memory_llama(**config: Any) -> Any:
     return LlamaForCausalLM(LlamaConfig(**{**base, **config}))
 
 
-def build_tiny_base(folder: Path, seed: int = 0) -> Path:
+def build_tiny_base(
+    folder: Path,
+    seed: int = 0,
+    *,
+    width: int = 32,
+    tied: bool = False,
+    spread_head: bool = True,
+    **config: Any,
+) -> Path:
+    """A 2-layer Llama with the default model's tokenizer, saved to ``folder``: ``width`` is the
+    hidden size (the MLP is twice as wide), ``tied`` ties the LM head to the embeddings,
+    ``config`` overrides other LlamaConfig fields. ``spread_head`` scales the LM head so that
+    greedy answers are stable and run to the token limit with text (see below)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -41,10 +53,10 @@ def build_tiny_base(folder: Path, seed: int = 0) -> Path:
 
     tok = load_tokenizer("default")
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    fields: dict[str, Any] = dict(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=width,
+        intermediate_size=2 * width,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
@@ -52,15 +64,16 @@ def build_tiny_base(folder: Path, seed: int = 0) -> Path:
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tied,
     )
-    model = LlamaForCausalLM(config)
-    # Random init gives near-uniform logits whose argmax flips on rounding noise; a wider spread
-    # makes greedy decoding a stable function of the weights, as it is for a trained model.
-    # The special tokens are pushed down so that answers run to the token limit with text.
-    with torch.no_grad():
-        model.lm_head.weight.mul_(50)
-        model.lm_head.weight[sorted(tok.all_special_ids)] = 0.0  # logit 0: far below the max
+    model = LlamaForCausalLM(LlamaConfig(**{**fields, **config}))
+    if spread_head:
+        # Random init gives near-uniform logits whose argmax flips on rounding noise; a wider
+        # spread makes greedy decoding a stable function of the weights, as it is for a trained
+        # model. The special tokens are pushed down so that answers run to the token limit.
+        with torch.no_grad():
+            model.lm_head.weight.mul_(50)
+            model.lm_head.weight[sorted(tok.all_special_ids)] = 0.0  # logit 0: far below the max
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tiny_models import build_tiny_base
 
 from assistant_builder.train.recipe import Recipe
 
@@ -36,29 +37,9 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from assistant_builder.models.loading import load_tokenizer
-
+    """A tiny tied Llama (width 64) with the default tokenizer, plainly initialised."""
     out = tmp_path_factory.mktemp("tiny-llama")
-    tok = load_tokenizer("default")
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
+    build_tiny_base(out, width=64, tied=True, spread_head=False)
     return str(out)
 
 

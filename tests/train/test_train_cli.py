@@ -8,29 +8,25 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import cli_command
 from support.train_data import conversations, write_jsonl
-
-
-def cli(ws: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "assistant_builder", "--workspace", str(ws), *args, "--json"]
 
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
-    workspace: Any, tiny_model: str
+    workspace: Any, tiny_model: str, run_cli
 ) -> None:
     write_jsonl(workspace.dataset_dir / "train.jsonl", conversations(12))
     sets = [f"base_model={tiny_model}", "max_steps=30", "batch_size=4", "lora_r=4"]
     sets += ["lora_alpha=8", "max_seq_length=128", "threads=1", "eval_each_epoch=false"]
     args = [x for s in sets for x in ("--set", s)]
     proc = subprocess.Popen(
-        cli(workspace.root, "train", *args),
+        cli_command(workspace.root, "train", *args, "--json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -52,17 +48,10 @@ def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
     assert (workspace.runs_dir / run / "checkpoints" / summary["checkpoint"]).is_dir()
     assert "Traceback" not in err
 
-    bad = subprocess.run(
-        cli(workspace.root, "train", "--resume", run, "--set", "epochs=1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run_cli(workspace.root, "train", "--resume", run, "--set", "epochs=1", "--json")
     assert bad.returncode == 2 and "drop --recipe/--set" in bad.stderr
 
-    done = subprocess.run(
-        cli(workspace.root, "train", "--resume", run), capture_output=True, text=True, timeout=600
-    )
+    done = run_cli(workspace.root, "train", "--resume", run, "--json", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     final = json.loads(done.stdout)
     assert (final["run"], final["status"], final["steps"]) == (run, "completed", 30)
