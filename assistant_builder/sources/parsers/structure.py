@@ -74,7 +74,19 @@ def _span(lines: list[Line], default: int | None) -> tuple[int | None, int | Non
     return min(nums), max(nums)
 
 
-def build(  # noqa: PLR0915 - one pass of the heading grammar
+def _title_index(blocks: list[Block]) -> int | None:
+    """A single top-level heading at the start is the page title, not a question or category."""
+    levels = [b.level for b in blocks if b.level > 0]
+    if not levels:
+        return None
+    first = next(i for i, b in enumerate(blocks) if b.level > 0)
+    top = min(levels)
+    if blocks[first].level == top and levels.count(top) == 1 and len(levels) > 1:
+        return first
+    return None
+
+
+def build(
     blocks: list[Block],
     *,
     source: str,
@@ -85,17 +97,10 @@ def build(  # noqa: PLR0915 - one pass of the heading grammar
     out = Built()
     n = len(blocks)
     explicit = [b.level > 0 and is_question_heading(b.title) for b in blocks]
-
-    # A single top-level heading at the start is the page title, not a question or category.
-    title_idx: int | None = None
-    levels = [b.level for b in blocks if b.level > 0]
-    if levels:
-        first = next(i for i, b in enumerate(blocks) if b.level > 0)
-        top = min(levels)
-        if blocks[first].level == top and levels.count(top) == 1 and len(levels) > 1:
-            title_idx = first
-            explicit[first] = False
-            page_title = page_title or clean_question(blocks[first].title)
+    title_idx = _title_index(blocks)
+    if title_idx is not None:
+        explicit[title_idx] = False
+        page_title = page_title or clean_question(blocks[title_idx].title)
 
     heads = [i for i, b in enumerate(blocks) if b.level > 0 and i != title_idx]
     n_q = sum(explicit[i] for i in heads)
