@@ -333,36 +333,6 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
-    from assistant_builder.serve.server import server_for_run
-
-    ws = Workspace(args.workspace).require()
-    run_id = _run_to(ws, args.run, "serve")
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
-        say(
-            f"[yellow]warning:[/] serving on {args.host} without --api-key: anyone who can "
-            "reach this machine can use the model"
-        )
-    say(f"Loading run {run_id}...")
-    server = server_for_run(ws, run_id, args.host, args.port, args.api_key, log=say)
-    url = f"http://{args.host}:{server.server_port}/v1"
-    auth = f" -H 'Authorization: Bearer {args.api_key}'" if args.api_key else ""
-    say(f"Serving run [bold]{run_id}[/] at {url} (OpenAI-compatible; Ctrl-C stops)")
-    console().print(  # unwrapped: the command must stay copy-pasteable
-        f"  curl {url}/chat/completions -H 'Content-Type: application/json'{auth} -d "
-        f'\'{{"model": "{run_id}", "messages": [{{"role": "user", '
-        f'"content": "Hello"}}]}}\'',
-        soft_wrap=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        say("stopped")
-    finally:
-        server.server_close()
-    return {"run": run_id, "url": url}
-
-
 def cmd_recipes(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.train.recipe import list_recipes, load_recipe, recipe_path
 

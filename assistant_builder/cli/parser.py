@@ -19,9 +19,9 @@ from assistant_builder.cli.commands import (
     cmd_init,
     cmd_rate,
     cmd_recipes,
-    cmd_serve,
     cmd_train,
 )
+from assistant_builder.cli.serve_cmds import add_serve_arguments, cmd_conversations, cmd_serve
 from assistant_builder.dataset.formats import FORMATS as DATASET_FORMATS
 from assistant_builder.dataset.heading_questions import STRATEGIES
 from assistant_builder.dataset.paraphrase import DEFAULT_VARIANTS
@@ -225,11 +225,15 @@ def add_export(sub: Subparsers) -> None:
 
 
 def add_serve(sub: Subparsers) -> None:
-    sp = _add(sub, "serve", cmd_serve, "serve a run's tuned model as an OpenAI-compatible API")
-    sp.add_argument("--run", metavar="ID", help="run to serve (default: the latest)")
-    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sp.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
-    sp.add_argument("--api-key", metavar="KEY", help="require 'Authorization: Bearer KEY'")
+    sp = _add(
+        sub, "serve", cmd_serve, "serve a run's tuned model: OpenAI-compatible API + web page"
+    )
+    add_serve_arguments(sp)
+
+
+def add_conversations(sub: Subparsers) -> None:
+    sp = _add(sub, "conversations", cmd_conversations, "served conversations and their feedback")
+    sp.add_argument("--limit", type=int, default=50, help="newest N conversations (50)")
 
 
 def add_recipes(sub: Subparsers) -> None:
@@ -254,6 +258,7 @@ COMMANDS = (
     add_eval,
     add_export,
     add_serve,
+    add_conversations,
     add_recipes,
     add_doctor,
 )

@@ -1,0 +1,334 @@
+"""The HTTP side of ``serve``: an ASGI app (FastAPI) speaking OpenAI's chat-completions and
+models API, the web page at ``/`` and the page's feedback route.
+
+Every refusal is an OpenAI-shaped error body (``{"error": {"message", "type", "param",
+"code"}}``) with a 4xx status, so SDKs raise their usual exceptions and the server keeps
+answering. Bodies are capped in size and must arrive within a time limit.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route parameters' annotations
+# (Request) at run time, and they are imported inside create_app.
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from assistant_builder.serve.batcher import Job
+from assistant_builder.serve.requests import ChatRequest, RequestError, parse_request
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 1_000_000
+READ_TIMEOUT_S = 30.0
+MAX_WAITING = 256  # requests queued or decoding at once; more get a 429
+
+
+class Limits:
+    def __init__(
+        self,
+        max_body: int = MAX_BODY_BYTES,
+        read_timeout: float = READ_TIMEOUT_S,
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
+        self.max_body = max_body
+        self.read_timeout = read_timeout
+        self.max_waiting = max_waiting
+
+
+class Events:
+    """Hands a job's events from the worker thread to the request's event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def emit(self, kind: str, payload: Any) -> None:
+        # RuntimeError: the loop is gone (server shut down), so nobody is listening.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, payload))
+
+
+async def read_json(request: Any, limits: Limits) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limits.max_body:
+        raise RequestError(413, f"the body is larger than {limits.max_body} bytes")
+
+    async def collect() -> bytes:
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > limits.max_body:
+                raise RequestError(413, f"the body is larger than {limits.max_body} bytes")
+        return bytes(data)
+
+    try:
+        raw = await asyncio.wait_for(collect(), limits.read_timeout)
+    except asyncio.TimeoutError:
+        raise RequestError(
+            408, f"the body did not arrive within {limits.read_timeout:g} s", code="timeout"
+        ) from None
+    try:
+        return json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RequestError(400, f"the body is not valid JSON ({e})") from None
+
+
+def create_app(
+    engine: Any,
+    model_id: str,
+    system_prompt: str,
+    *,
+    api_key: str | None = None,
+    log: Any = None,
+    limits: Limits | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Any:
+    """``engine`` has ``prepare(messages, max_tokens)`` and ``submit(job)`` (the Batcher);
+    ``log`` is a ConversationLog or None (no logging)."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    limits = limits or Limits()
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    created = int(time.time())
+    card = {"id": model_id, "object": "model", "created": created, "owned_by": "assistant-builder"}
+    busy = {"n": 0}
+
+    @app.exception_handler(RequestError)
+    async def _refused(_: Request, e: RequestError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, e: HTTPException) -> JSONResponse:
+        kind = "not_found_error" if e.status_code == 404 else "invalid_request_error"
+        return JSONResponse(RequestError(e.status_code, str(e.detail), kind).body(), e.status_code)
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, e: Exception) -> JSONResponse:
+        say(f"[red]internal error:[/] {type(e).__name__}: {e}")
+        body = RequestError(500, f"internal error: {type(e).__name__}", "server_error").body()
+        return JSONResponse(body, status_code=500)
+
+    def authorise(request: Request) -> None:
+        if api_key is None:
+            return
+        got = request.headers.get("authorization", "")
+        if not hmac.compare_digest(got.encode(), f"Bearer {api_key}".encode()):
+            raise RequestError(
+                401, "invalid or missing API key", "authentication_error", code="invalid_api_key"
+            )
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": model_id}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/config")
+    async def config() -> dict[str, Any]:
+        return {"model": model_id, "auth": api_key is not None, "logging": log is not None}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        authorise(request)
+        return {"object": "list", "data": [card]}
+
+    @app.get("/v1/models/{name:path}")
+    async def model(name: str, request: Request) -> dict[str, Any]:
+        authorise(request)
+        if name != model_id:
+            raise _unknown_model(name, model_id)
+        return card
+
+    @app.post("/feedback")
+    async def feedback(request: Request) -> dict[str, Any]:
+        authorise(request)
+        body = await read_json(request, limits)
+        if log is None:
+            raise RequestError(404, "this server does not log conversations (--no-log)")
+        if not isinstance(body, dict) or not isinstance(body.get("completion_id"), str):
+            raise RequestError(
+                400, "feedback needs completion_id, rating and an optional correction"
+            )
+        rating, correction = body.get("rating"), body.get("correction") or ""
+        if rating not in ("up", "down") or not isinstance(correction, str):
+            raise RequestError(400, "rating must be 'up' or 'down' and correction a string")
+        from assistant_builder.errors import UserError
+
+        try:
+            fid = await run_in_threadpool(log.feedback, body["completion_id"], rating, correction)
+        except UserError as e:
+            raise RequestError(404, str(e)) from None
+        return {"id": fid}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        authorise(request)
+        req = parse_request(await read_json(request, limits), system_prompt)
+        if req.model != model_id:
+            raise _unknown_model(req.model, model_id)
+        if busy["n"] >= limits.max_waiting:
+            raise RequestError(
+                429, "too many requests in progress; retry shortly", "rate_limit_error"
+            )
+        prepared = await run_in_threadpool(engine.prepare, req.messages, req.max_tokens)
+        events = Events()
+        job = Job(
+            prepared.ids,
+            prepared.max_tokens,
+            events.emit,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=req.stop,
+            seed=req.seed,
+        )
+        turn = Turn(req, model_id, len(prepared.ids), log)
+        busy["n"] += 1
+        engine.submit(job)
+        if req.stream:
+            return StreamingResponse(
+                _counted(turn.stream(events, job), busy),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        try:
+            return await turn.whole(events, job, request)
+        finally:
+            busy["n"] -= 1
+
+    return app
+
+
+def _unknown_model(name: str, model_id: str) -> RequestError:
+    return RequestError(
+        404,
+        f"the model {name!r} does not exist; this server serves {model_id!r}",
+        param="model",
+        code="model_not_found",
+    )
+
+
+async def _counted(stream: AsyncIterator[str], busy: dict[str, int]) -> AsyncIterator[str]:
+    try:
+        async for item in stream:
+            yield item
+    finally:
+        busy["n"] -= 1
+
+
+class Turn:
+    """One request being answered: its response shapes and its entry in the log."""
+
+    def __init__(self, req: ChatRequest, model_id: str, prompt_tokens: int, log: Any) -> None:
+        self.req = req
+        self.model_id = model_id
+        self.prompt_tokens = prompt_tokens
+        self.log = log
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.started = time.perf_counter()
+
+    def usage(self, completion: int) -> dict[str, int]:
+        p = self.prompt_tokens
+        return {"prompt_tokens": p, "completion_tokens": completion, "total_tokens": p + completion}
+
+    async def _record(self, info: dict[str, Any]) -> None:
+        if self.log is None:
+            return
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(
+            self.log.record,
+            self.model_id,
+            self.id,
+            self.req.messages,
+            info["text"],
+            info["finish_reason"],
+            (self.prompt_tokens, info["completion_tokens"]),
+            time.perf_counter() - self.started,
+        )
+
+    async def whole(self, events: Events, job: Job, request: Any) -> dict[str, Any]:
+        """Wait for the whole answer; a client that hangs up cancels its generation."""
+        while True:
+            try:
+                kind, payload = await asyncio.wait_for(events.queue.get(), 0.25)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    job.cancel()
+                continue
+            if kind == "error":
+                raise RequestError(500, payload, "server_error")
+            if kind == "done":
+                break
+        await self._record(payload)
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model_id,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": payload["text"]},
+                    "finish_reason": payload["finish_reason"],
+                    "logprobs": None,
+                }
+            ],
+            "usage": self.usage(payload["completion_tokens"]),
+        }
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model_id,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if self.req.include_usage:
+            obj["usage"] = None  # the spec: null on every chunk but the last
+        return f"data: {json.dumps(obj)}\n\n"
+
+    async def stream(self, events: Events, job: Job) -> AsyncIterator[str]:
+        """Server-sent events as the OpenAI API sends them. Leaving early (the client went
+        away) cancels the generation."""
+        done = False
+        try:
+            yield self._chunk({"role": "assistant", "content": ""})
+            while True:
+                kind, payload = await events.queue.get()
+                if kind == "delta":
+                    yield self._chunk({"content": payload})
+                    continue
+                done = True
+                if kind == "error":
+                    body = RequestError(500, payload, "server_error").body()
+                    yield f"data: {json.dumps(body)}\n\n"
+                    return
+                break
+            yield self._chunk({}, payload["finish_reason"])
+            if self.req.include_usage:
+                obj = {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model_id,
+                    "choices": [],
+                    "usage": self.usage(payload["completion_tokens"]),
+                }
+                yield f"data: {json.dumps(obj)}\n\n"
+            yield "data: [DONE]\n\n"
+            await self._record(payload)
+        finally:
+            if not done:
+                job.cancel()

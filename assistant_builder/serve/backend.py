@@ -1,0 +1,129 @@
+"""The model behind ``serve``: a run's tuned model, with its LoRA adapter merged into the base.
+
+A server answers as one adapter only, so folding it into the weights once (``merge_and_unload``)
+removes the LoRA work from every decode step; the batcher then drives the forward pass itself.
+
+Conversations are fitted into the context window here: the system prompt and the newest user
+message are always kept, earlier turns are dropped oldest first (a user turn together with the
+answers that followed it) until the prompt plus the answer budget fits.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant_builder.serve.requests import DEFAULT_MAX_TOKENS, RequestError
+
+
+@dataclass
+class Prepared:
+    """A conversation turned into prompt tokens that fit the context window."""
+
+    ids: list[int]
+    max_tokens: int
+    dropped_messages: int  # earlier messages left out to fit the window
+
+
+def fit_conversation(
+    messages: list[dict[str, str]],
+    count: Any,
+    n_ctx: int,
+    max_tokens: int | None,
+) -> tuple[list[dict[str, str]], int, int]:
+    """The messages to send (system kept, oldest turns dropped first), their token count as
+    ``count(messages)`` says, and the answer budget. Raises a 400 when even the last user
+    message alone leaves no room for the answer the client asked for."""
+    head = [m for m in messages[:1] if m["role"] == "system"]
+    turns = messages[len(head) :]
+    want = max_tokens or 1  # without max_tokens, any room at all will do
+    while True:
+        kept = head + turns
+        used = count(kept)
+        if used + want <= n_ctx:
+            budget = max_tokens or min(DEFAULT_MAX_TOKENS, n_ctx - used)
+            return kept, used, budget
+        if len(turns) <= 1:
+            raise RequestError(
+                400,
+                f"the conversation needs {used} tokens and the answer {want}, more than the "
+                f"model's context window of {n_ctx} tokens; shorten the last message"
+                + (" or max_tokens" if max_tokens else ""),
+                param="messages",
+                code="context_length_exceeded",
+            )
+        # Drop the oldest user turn and the assistant answers that followed it.
+        turns = turns[1:]
+        while len(turns) > 1 and turns[0]["role"] != "user":
+            turns = turns[1:]
+
+
+class TransformersBackend:
+    """Tokenizer + merged model, loaded once; the batcher runs its forward passes."""
+
+    name = "transformers"
+
+    def __init__(self, base_model: str, adapter_dir: Path | None, n_ctx: int | None = None):
+        import torch
+
+        from assistant_builder.models.loading import load_model, load_tokenizer
+
+        # The adapter folder carries the tokenizer (and chat template) used in training.
+        own = adapter_dir is not None and (adapter_dir / "tokenizer_config.json").is_file()
+        self.tokenizer: Any = load_tokenizer(str(adapter_dir if own else base_model))
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = "bfloat16" if self.device == "cuda" else "float32"
+        model: Any = load_model(base_model, dtype=dtype)
+        if adapter_dir is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        self.model: Any = model.to(self.device).eval()
+        window = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+        self.n_ctx = min(n_ctx or window, window)
+        self.end_ids = self._end_token_ids()
+        # The tokenizer is shared by request threads (encode) and the batcher (decode); a
+        # fast tokenizer raises "Already borrowed" when used from two threads at once.
+        self._tok_lock = threading.Lock()
+
+    def _end_token_ids(self) -> set[int]:
+        tok = self.tokenizer
+        ids = {tok.eos_token_id}
+        for name in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+            tid = tok.convert_tokens_to_ids(name)
+            if isinstance(tid, int) and tid != tok.unk_token_id and tid >= 0:
+                ids.add(tid)
+        return {i for i in ids if i is not None}
+
+    def _encode(self, messages: list[dict[str, str]]) -> list[int]:
+        with self._tok_lock:
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def prepare(self, messages: list[dict[str, str]], max_tokens: int | None) -> Prepared:
+        kept, _, budget = fit_conversation(
+            messages, lambda ms: len(self._encode(ms)), self.n_ctx, max_tokens
+        )
+        return Prepared(self._encode(kept), budget, len(messages) - len(kept))
+
+    def decode(self, ids: list[int]) -> str:
+        with self._tok_lock:
+            text: str = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return text
+
+    def forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
+        """Logits of the last position of each row (the KV cache grows in place)."""
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,  # the LM head on the last position only, not the whole prompt
+        )
+        return out.logits[:, -1, :].float()
