@@ -75,6 +75,9 @@ case "$cmd" in
         # The TUI smoke test drives the app in tmux (it skips without it); install it where we can.
         command -v tmux >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
             && apt-get install -y -q tmux >/dev/null 2>&1; } || true
+        # The web page test drives the OS's headless Chromium (it skips without it).
+        command -v chromedriver >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+            && { apt-get update -q >/dev/null 2>&1; apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; } || true
         ruff check .
         ruff format --check .
         mypy

@@ -127,6 +127,7 @@ class Batcher:
         self.pending: queue.Queue[Job | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
         self.steps = 0  # decode steps taken (tests and benchmarks read it)
+        self.joined = 0  # requests that joined a running batch
 
     def start(self) -> Batcher:
         self.thread.start()
@@ -248,6 +249,7 @@ class Batcher:
                 new_tokens.append(t)
         if not joined:
             return rows, tokens, mask, pos, cache
+        self.joined += len(joined)
         index = torch.tensor(joined, dtype=torch.long, device=mask.device)
         new_mask, new_pos = new_mask[index], new_pos[index]
         new_cache.batch_select_indices(index)
