@@ -36,6 +36,7 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("profile_train", "--steps"),
         ("plain_trl", "--fair"),
         ("step_breakdown", "--batch-size"),
+        ("serve_load", "--burst"),
     ],
 )
 def test_every_script_has_help_with_its_size_flags(
