@@ -92,6 +92,8 @@ class ConversationLog:
             migrate(self.conn, MIGRATIONS)
         except sqlite3.DatabaseError as e:
             raise UserError(f"{path}: not a usable conversation log ({e})") from None
+        except UserError as e:  # the shared migrate() words its refusal for ratings.db
+            raise UserError(str(e).replace("ratings.db", str(path))) from None
         self._pruned = 0.0
         self.prune()
 

@@ -88,3 +88,33 @@ def test_fit_drops_oldest_turns_and_keeps_the_system_prompt() -> None:
     with pytest.raises(RequestError, match="context window") as e:
         fit_conversation(conv, words, n_ctx=8, max_tokens=10)
     assert e.value.code == "context_length_exceeded"
+
+
+def test_conversation_log_groups_turns_prunes_and_refuses_newer_schemas(tmp_path) -> None:
+    import sqlite3
+
+    from assistant_builder.errors import UserError
+    from assistant_builder.serve.conversations import ConversationLog
+
+    log = ConversationLog(tmp_path / "c.db", keep_days=30)
+    first = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"}]
+    a = log.record("run-1", "c1", first, "A1", "stop", (5, 2), 0.1)
+    second = [*first, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
+    assert log.record("run-1", "c2", second, "A2", "stop", (9, 2), 0.1) == a
+    other = log.record("run-1", "c3", [{"role": "user", "content": "Q1"}], "A1", "stop", (3, 2), 0)
+    assert other != a  # a different history (no system prompt) is another conversation
+    assert log.feedback("c2", "down", " Better answer ") > 0
+    with pytest.raises(UserError):
+        log.feedback("c2", "meh")
+    convs = {c["id"]: c for c in log.conversations()}
+    assert [e["question"] for e in convs[a]["exchanges"]] == ["Q1", "Q2"]
+    assert convs[a]["exchanges"][1]["feedback"][0]["correction"] == "Better answer"
+    log.conn.execute("UPDATE conversations SET updated = '2000-01-01' WHERE id = ?", (a,))
+    assert log.prune() == 1 and {c["id"] for c in log.conversations()} == {other}
+    log.close()
+    conn = sqlite3.connect(tmp_path / "c.db")
+    conn.execute("INSERT INTO _migrations VALUES ('m999_future', 'x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(UserError, match=r"c\.db was written by a newer"):
+        ConversationLog(tmp_path / "c.db")
