@@ -220,7 +220,7 @@ def test_hostile_requests_get_clear_4xx_and_the_server_keeps_answering(tiny_run)
         assert post(url, json.dumps(good).encode())[0] == 200
 
 
-def test_api_key_from_env_or_file_and_never_printed(tiny_run, tmp_path, monkeypatch) -> None:
+def test_api_key_from_env_or_file_and_sdk_errors(tiny_run, tmp_path, monkeypatch) -> None:
     import openai
 
     from assistant_builder.serve.run import resolve_api_key
@@ -237,7 +237,17 @@ def test_api_key_from_env_or_file_and_never_printed(tiny_run, tmp_path, monkeypa
     with running(ws, run_id, api_key="s3cret") as srv:
         with pytest.raises(openai.AuthenticationError):
             client(srv.url, "wrong").models.list()
-        assert client(srv.url, "s3cret").models.list().data[0].id == run_id
+        good = client(srv.url, "s3cret")
+        assert good.models.list().data[0].id == run_id
+        # The SDK's own exceptions, with the server's message.
+        ask = {"messages": [{"role": "user", "content": Q}], "max_tokens": 2}
+        with pytest.raises(openai.NotFoundError, match="does not exist"):
+            good.chat.completions.create(model="gpt-4o", **ask)
+        with pytest.raises(openai.BadRequestError, match="n=1"):
+            good.chat.completions.create(model=run_id, n=2, **ask)
+        with pytest.raises(openai.BadRequestError, match="top_p"):
+            good.chat.completions.create(model=run_id, top_p=3, stream=True, **ask)
+        assert good.chat.completions.create(model=run_id, **ask).choices[0].message.content
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"{srv.url}/v1/models", timeout=10)
         assert e.value.code == 401
