@@ -10,6 +10,7 @@ answers that followed it) until the prompt plus the answer budget fits.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,9 @@ class TransformersBackend:
         window = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
         self.n_ctx = min(n_ctx or window, window)
         self.end_ids = self._end_token_ids()
+        # transformers renamed `past_key_values` to `cache` (the old name warns, then goes).
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
         # The tokenizer is shared by request threads (encode) and the batcher (decode); a
         # fast tokenizer raises "Already borrowed" when used from two threads at once.
         self._tok_lock = threading.Lock()
@@ -122,8 +126,8 @@ class TransformersBackend:
             input_ids=input_ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
+            **{self._cache_arg: cache},
             logits_to_keep=1,  # the LM head on the last position only, not the whole prompt
         )
         return out.logits[:, -1, :].float()
