@@ -68,7 +68,7 @@ async def read_json(request: Any, limits: Limits) -> Any:
 
     try:
         raw = await asyncio.wait_for(collect(), limits.read_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RequestError(
             408, f"the body did not arrive within {limits.read_timeout:g} s", code="timeout"
         ) from None
@@ -78,28 +78,105 @@ async def read_json(request: Any, limits: Limits) -> Any:
         raise RequestError(400, f"the body is not valid JSON ({e})") from None
 
 
-def create_app(
-    engine: Any,
-    model_id: str,
-    system_prompt: str,
-    *,
-    api_key: str | None = None,
-    log: Any = None,
-    limits: Limits | None = None,
-    say: Callable[[str], None] = lambda _: None,
-) -> Any:
-    """``engine`` has ``prepare(messages, max_tokens)`` and ``submit(job)`` (the Batcher);
-    ``log`` is a ConversationLog or None (no logging)."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
+class Api:
+    """What the routes share: the engine, the model card, the key, the log, the limits."""
 
-    limits = limits or Limits()
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    created = int(time.time())
-    card = {"id": model_id, "object": "model", "created": created, "owned_by": "assistant-builder"}
-    busy = {"n": 0}
+    def __init__(
+        self,
+        engine: Any,
+        model_id: str,
+        system_prompt: str,
+        api_key: str | None,
+        log: Any,
+        limits: Limits,
+    ) -> None:
+        self.engine = engine
+        self.model_id = model_id
+        self.system_prompt = system_prompt
+        self.api_key = api_key
+        self.log = log
+        self.limits = limits
+        self.card = {
+            "id": model_id,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "assistant-builder",
+        }
+        self.busy = {"n": 0}  # requests queued or decoding
+
+    def authorise(self, request: Any) -> None:
+        if self.api_key is None:
+            return
+        got = request.headers.get("authorization", "")
+        if not hmac.compare_digest(got.encode(), f"Bearer {self.api_key}".encode()):
+            raise RequestError(
+                401, "invalid or missing API key", "authentication_error", code="invalid_api_key"
+            )
+
+    async def feedback(self, request: Any) -> dict[str, Any]:
+        from starlette.concurrency import run_in_threadpool
+
+        from assistant_builder.errors import UserError
+
+        self.authorise(request)
+        body = await read_json(request, self.limits)
+        if self.log is None:
+            raise RequestError(404, "this server does not log conversations (--no-log)")
+        if not isinstance(body, dict) or not isinstance(body.get("completion_id"), str):
+            raise RequestError(400, "feedback needs completion_id, rating, optional correction")
+        rating, correction = body.get("rating"), body.get("correction") or ""
+        if rating not in ("up", "down") or not isinstance(correction, str):
+            raise RequestError(400, "rating must be 'up' or 'down' and correction a string")
+        try:
+            fid = await run_in_threadpool(
+                self.log.feedback, body["completion_id"], rating, correction
+            )
+        except UserError as e:
+            raise RequestError(404, str(e)) from None
+        return {"id": fid}
+
+    async def chat(self, request: Any) -> Any:
+        from fastapi.responses import StreamingResponse
+        from starlette.concurrency import run_in_threadpool
+
+        self.authorise(request)
+        req = parse_request(await read_json(request, self.limits), self.system_prompt)
+        if req.model != self.model_id:
+            raise _unknown_model(req.model, self.model_id)
+        if self.busy["n"] >= self.limits.max_waiting:
+            raise RequestError(
+                429, "too many requests in progress; retry shortly", "rate_limit_error"
+            )
+        prepared = await run_in_threadpool(self.engine.prepare, req.messages, req.max_tokens)
+        events = Events()
+        job = Job(
+            prepared.ids,
+            prepared.max_tokens,
+            events.emit,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=req.stop,
+            seed=req.seed,
+        )
+        turn = Turn(req, self.model_id, len(prepared.ids), self.log)
+        self.busy["n"] += 1
+        self.engine.submit(job)
+        if req.stream:
+            return StreamingResponse(
+                _counted(turn.stream(events, job), self.busy),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        try:
+            return await turn.whole(events, job, request)
+        finally:
+            self.busy["n"] -= 1
+
+
+def _error_handlers(app: Any, say: Callable[[str], None]) -> None:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, e: RequestError) -> JSONResponse:
@@ -116,18 +193,14 @@ def create_app(
         body = RequestError(500, f"internal error: {type(e).__name__}", "server_error").body()
         return JSONResponse(body, status_code=500)
 
-    def authorise(request: Request) -> None:
-        if api_key is None:
-            return
-        got = request.headers.get("authorization", "")
-        if not hmac.compare_digest(got.encode(), f"Bearer {api_key}".encode()):
-            raise RequestError(
-                401, "invalid or missing API key", "authentication_error", code="invalid_api_key"
-            )
+
+def _routes(app: Any, api: Api) -> None:
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_id}
+        return {"status": "ok", "model": api.model_id}
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
@@ -135,76 +208,47 @@ def create_app(
 
     @app.get("/config")
     async def config() -> dict[str, Any]:
-        return {"model": model_id, "auth": api_key is not None, "logging": log is not None}
+        logging = api.log is not None
+        return {"model": api.model_id, "auth": api.api_key is not None, "logging": logging}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
-        authorise(request)
-        return {"object": "list", "data": [card]}
+        api.authorise(request)
+        return {"object": "list", "data": [api.card]}
 
     @app.get("/v1/models/{name:path}")
     async def model(name: str, request: Request) -> dict[str, Any]:
-        authorise(request)
-        if name != model_id:
-            raise _unknown_model(name, model_id)
-        return card
+        api.authorise(request)
+        if name != api.model_id:
+            raise _unknown_model(name, api.model_id)
+        return api.card
 
     @app.post("/feedback")
     async def feedback(request: Request) -> dict[str, Any]:
-        authorise(request)
-        body = await read_json(request, limits)
-        if log is None:
-            raise RequestError(404, "this server does not log conversations (--no-log)")
-        if not isinstance(body, dict) or not isinstance(body.get("completion_id"), str):
-            raise RequestError(
-                400, "feedback needs completion_id, rating and an optional correction"
-            )
-        rating, correction = body.get("rating"), body.get("correction") or ""
-        if rating not in ("up", "down") or not isinstance(correction, str):
-            raise RequestError(400, "rating must be 'up' or 'down' and correction a string")
-        from assistant_builder.errors import UserError
-
-        try:
-            fid = await run_in_threadpool(log.feedback, body["completion_id"], rating, correction)
-        except UserError as e:
-            raise RequestError(404, str(e)) from None
-        return {"id": fid}
+        return await api.feedback(request)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
-        authorise(request)
-        req = parse_request(await read_json(request, limits), system_prompt)
-        if req.model != model_id:
-            raise _unknown_model(req.model, model_id)
-        if busy["n"] >= limits.max_waiting:
-            raise RequestError(
-                429, "too many requests in progress; retry shortly", "rate_limit_error"
-            )
-        prepared = await run_in_threadpool(engine.prepare, req.messages, req.max_tokens)
-        events = Events()
-        job = Job(
-            prepared.ids,
-            prepared.max_tokens,
-            events.emit,
-            temperature=req.temperature,
-            top_p=req.top_p,
-            stop=req.stop,
-            seed=req.seed,
-        )
-        turn = Turn(req, model_id, len(prepared.ids), log)
-        busy["n"] += 1
-        engine.submit(job)
-        if req.stream:
-            return StreamingResponse(
-                _counted(turn.stream(events, job), busy),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        try:
-            return await turn.whole(events, job, request)
-        finally:
-            busy["n"] -= 1
+        return await api.chat(request)
 
+
+def create_app(
+    engine: Any,
+    model_id: str,
+    system_prompt: str,
+    *,
+    api_key: str | None = None,
+    log: Any = None,
+    limits: Limits | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Any:
+    """``engine`` has ``prepare(messages, max_tokens)`` and ``submit(job)`` (the Batcher);
+    ``log`` is a ConversationLog or None (no logging)."""
+    from fastapi import FastAPI
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    _error_handlers(app, say)
+    _routes(app, Api(engine, model_id, system_prompt, api_key, log, limits or Limits()))
     return app
 
 
@@ -262,7 +306,7 @@ class Turn:
         while True:
             try:
                 kind, payload = await asyncio.wait_for(events.queue.get(), 0.25)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if await request.is_disconnected():
                     job.cancel()
                 continue

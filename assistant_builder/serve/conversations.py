@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ class ConversationLog:
         self._pruned = time.monotonic()
         if not self.keep_days:
             return 0
-        cutoff = (datetime.now(timezone.utc) - timedelta(days=self.keep_days)).isoformat()
+        cutoff = (datetime.now(UTC) - timedelta(days=self.keep_days)).isoformat()
         with self._lock:
             cur = self.conn.execute("DELETE FROM conversations WHERE updated < ?", (cutoff,))
         return cur.rowcount
