@@ -99,3 +99,50 @@ class Run:
 
     def has_adapter(self) -> bool:
         return (self.adapter_dir / "adapter_config.json").is_file()
+
+    def last_checkpoint(self) -> Path | None:
+        """The checkpoint with the highest step (names sort wrong as text: 100 < 50)."""
+        ckpts = [p for p in self.checkpoints_dir.glob("checkpoint-*") if p.is_dir()]
+        ckpts = [p for p in ckpts if p.name.split("-")[-1].isdigit()]
+        return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+    def completed(self) -> bool:
+        """Training ran to its end (a cancelled run has metrics.json too, and can resume)."""
+        metrics = self.metrics()
+        return metrics is not None and metrics.get("status") == "completed"
+
+    def failed(self) -> bool:
+        """The worker's last event is an error (the run stopped without metrics.json)."""
+        if not self.events_path.is_file():
+            return False
+        lines = self.events_path.read_text(encoding="utf-8").strip().splitlines()
+        try:
+            last = json.loads(lines[-1]) if lines else {}
+        except ValueError:  # a line cut short by a kill: not an error the worker reported
+            return False
+        return isinstance(last, dict) and last.get("event") == "error"
+
+    def summary(self) -> dict[str, Any]:
+        """What a run history shows about the run: metrics.json when it finished, else its
+        status from the event log ("failed" or "stopped", with ", resumable" when a checkpoint
+        exists)."""
+        info: dict[str, Any] = {"run": self.id}
+        try:
+            info["recipe"] = str(self.info().get("recipe", "?"))
+        except UserError:
+            info["recipe"] = "?"
+        metrics = self.metrics()
+        if metrics is not None:
+            return info | metrics
+        info["status"] = "failed" if self.failed() else "stopped"
+        if self.last_checkpoint() is not None:
+            info["status"] += ", resumable"
+        return info
+
+
+def open_run(runs_dir: Path, run_id: str) -> Run:
+    """The run ``run_id`` under ``runs_dir``; a UserError when it is not a run id or missing."""
+    folder = runs_dir / check_run_id(run_id)
+    if not folder.is_dir():
+        raise UserError(f"no run {run_id!r} in {runs_dir}")
+    return Run(folder)

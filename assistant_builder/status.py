@@ -9,11 +9,14 @@ an earlier stage).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant_builder.errors import UserError
+from assistant_builder.runs import Run, tuned_name
 from assistant_builder.workspace import Workspace
 
 STAGES: tuple[tuple[str, str], ...] = (
@@ -23,13 +26,6 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("compare", "Compare"),
     ("export", "Export"),
 )
-
-TUNED_PREFIX = "tuned:"
-
-
-def tuned_name(run_id: str) -> str:
-    """The model name a run's answers carry in ratings.db (the base model is 'base')."""
-    return f"{TUNED_PREFIX}{run_id}"
 
 
 @dataclass
@@ -84,6 +80,15 @@ def _read_json(p: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _tolerant(read: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """A run file for the status view: a damaged one reads as absent (the stage that owns the
+    file reports the problem when it is used)."""
+    try:
+        return read()
+    except UserError:
+        return None
 
 
 def _sources(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> None:
@@ -143,15 +148,15 @@ def _train(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> str | Non
         st.detail = f"{len(runs)} runs, none finished" if runs else "no runs yet"
         st.action = "Pick a recipe and train"
         return None
-    run_dir = ws.runs_dir / latest
-    metrics = _read_json(run_dir / "metrics.json")
+    run = Run(ws.runs_dir / latest)
+    metrics = _tolerant(run.metrics) or {}
     loss = metrics.get("train_loss")
     st.state = "done"
     st.detail = f"{plural(len(runs), 'run')} · latest {latest}" + (
         f" · loss {loss:.3f}" if isinstance(loss, float) else ""
     )
     train_path = ws.dataset_dir / "train.jsonl"
-    trained_on = _read_json(run_dir / "run.json").get("dataset_sha256")
+    trained_on = (_tolerant(run.info) or {}).get("dataset_sha256")
     if train_path.is_file() and trained_on and dataset_hash(train_path) != trained_on:
         st.state, st.action = "stale", "The dataset changed since the latest run: train again"
     else:

@@ -256,14 +256,13 @@ def run_rate(args: Any, console_factory: Callable[[], Any]) -> dict[str, Any]:
 
 
 def _verdict(ws: Any, store: RatingStore, args: Any, console: Any) -> dict[str, Any]:
-    from assistant_builder.compare.answers import TUNED_PREFIX, latest_summary, model_name, run_of
+    from assistant_builder.compare.answers import latest_summary
     from assistant_builder.compare.verdict import verdict_report
-    from assistant_builder.models.engine import BASE
+    from assistant_builder.runs import BASE, run_of, side_name
 
-    def as_name(n: str) -> str:  # a bare run id names that run's answers
-        return n if n == BASE or n.startswith(TUNED_PREFIX) else model_name(n)
-
-    models = (as_name(args.model), as_name(args.vs or BASE)) if args.model else last_models(store)
+    models = last_models(store)
+    if args.model:  # a bare run id names that run's answers
+        models = side_name(args.model), side_name(args.vs or BASE)
     if models is None:
         raise UserError("no comparisons yet (run `assistant-builder compare` first)")
     x, y = models

@@ -23,7 +23,8 @@ from typing import Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
-from assistant_builder.models.engine import BASE, Answer, Engine, GenSettings
+from assistant_builder.models.engine import Answer, Engine, GenSettings
+from assistant_builder.runs import BASE, Run, side_name
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_jsonl, read_jsonl
 
 # The default answer budget: room for the longest reference answer of the question set (or, for
@@ -33,19 +34,6 @@ from assistant_builder.workspace import Workspace, atomic_write_json, atomic_wri
 MIN_NEW_TOKENS, MAX_NEW_TOKENS, FALLBACK_NEW_TOKENS = 64, 1024, 256
 
 OnPiece = Callable[[str, str], None]  # (side, text piece) while streaming
-
-# How a run's answers are named in ratings.db (the base model is "base"); the TUI uses the same.
-TUNED_PREFIX = "tuned:"
-
-
-def model_name(side: str) -> str:
-    """Ratings name of a side: "base", or "tuned:<run id>" for a run's adapter."""
-    return side if side == BASE else f"{TUNED_PREFIX}{side}"
-
-
-def run_of(name: str) -> str | None:
-    """The run id in a ratings model name, or None for the base model."""
-    return name[len(TUNED_PREFIX) :] if name.startswith(TUNED_PREFIX) else None
 
 
 @dataclass
@@ -123,12 +111,6 @@ def eval_questions(ws: Workspace) -> list[Question]:
     if not out:
         raise UserError("the eval split is empty")
     return out
-
-
-def run_base_model(run_dir: Path) -> str:
-    data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    base: str = data["base_model"]
-    return base
 
 
 def derive_max_new_tokens(reference_lengths: list[int]) -> int:
@@ -244,13 +226,13 @@ def compare(
         raise UserError("no trained run yet (run `assistant-builder train` first)")
     run_dir = ws.run_dir(run_id)
     adapters = {run_id: _adapter_of(ws, run_id)}
-    base_model = run_base_model(run_dir)
+    base_model = Run(run_dir).base_model()
     baseline = BASE if against in (None, BASE) else str(against)
     if baseline == run_id:
         raise UserError(f"cannot compare run {run_id} with itself")
     if baseline != BASE:
         adapters[baseline] = _adapter_of(ws, baseline)
-        other_base = run_base_model(ws.run_dir(baseline))
+        other_base = Run(ws.run_dir(baseline)).base_model()
         if other_base != base_model:
             raise UserError(
                 f"runs {run_id} and {baseline} have different base models "
@@ -284,15 +266,15 @@ def compare(
         for q in qs:
             for piece in engine.stream(q.question, system_prompt=system_prompt, adapter=side,
                                        settings=settings):  # fmt: skip
-                on_piece(model_name(side), piece)
+                on_piece(side_name(side), piece)
             # The finished answer is in the cache now; fetch it with its stopped flag.
             answers[side] += engine.answer([q.question], system_prompt=system_prompt,
                                            adapter=side, settings=settings)  # fmt: skip
-            on_piece(model_name(side), "\n")
+            on_piece(side_name(side), "\n")
     summary: dict[str, Any] = {
         "run": run_id,
         "against": baseline,
-        "models": {"base": model_name(baseline), "tuned": model_name(run_id)},
+        "models": {"base": side_name(baseline), "tuned": side_name(run_id)},
         "questions": len(qs),
     }
     scores = {}
@@ -328,8 +310,8 @@ def compare(
         store_pairs(
             ws,
             qs,
-            (model_name(baseline), answers[baseline]),
-            (model_name(run_id), answers[run_id]),
+            (side_name(baseline), answers[baseline]),
+            (side_name(run_id), answers[run_id]),
         )
         if add_pairs
         else 0

@@ -19,12 +19,12 @@ from assistant_builder.compare.answers import (
     Question,
     derive_max_new_tokens,
     load_questions_file,
-    run_base_model,
 )
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.answer_cache import AnswerCache
 from assistant_builder.models.engine import Answer, Engine, GenSettings
+from assistant_builder.runs import Run
 from assistant_builder.workspace import Workspace, atomic_write_json
 
 SPLITS = ("verbatim", "reworded", "all")
@@ -107,10 +107,7 @@ def answer_budget(engine: Engine, run_dir: Path, questions: list[Question]) -> t
 
 def training_figures(run_dir: Path) -> dict[str, Any]:
     """How the run trained (metrics.json), to print next to the scores."""
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return {}
-    m = json.loads(path.read_text(encoding="utf-8"))
+    m = Run(run_dir).metrics() or {}
     keys = ("steps", "epochs", "tokens", "train_seconds", "tokens_per_second", "last_loss")
     return {k: m.get(k) for k in keys}
 
@@ -134,7 +131,7 @@ def evaluate(
     run_dir = ws.run_dir(run_id)
     settings = settings or GenSettings(max_new_tokens=0)
     system_prompt = ws.load_settings().system_prompt
-    base_model = run_base_model(run_dir)
+    base_model = Run(run_dir).base_model()
     on_event(Progress("eval", "loading model"))
     # The cache makes re-evaluating (another run, --against) skip the base answers.
     cache = AnswerCache(ws.cache_dir / "answers.sqlite")
@@ -149,7 +146,7 @@ def evaluate(
     }
     if against:
         other_dir = ws.run_dir(against)
-        if run_base_model(other_dir) != base_model:
+        if Run(other_dir).base_model() != base_model:
             raise UserError(f"run {against} has a different base model than {run_id}")
         other = Engine(base_model, other_dir / "adapter", cache=cache)
         sides["against"] = _answers(

@@ -106,8 +106,10 @@ def verify_questions(run_dir: Path) -> list[str]:
 
 
 def run_info(run_dir: Path) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    return info
+    """run.json of the run in ``run_dir`` (kept for the serve and export call sites)."""
+    from assistant_builder.runs import Run
+
+    return Run(run_dir).info()
 
 
 def reference_answers(
@@ -136,9 +138,10 @@ _REFERENCE: dict[tuple[str, ...], list[Answer]] = {}
 
 
 def model_card(run_dir: Path, ws: Workspace) -> str:
-    run = run_info(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    from assistant_builder.runs import Run
+
+    run = Run(run_dir).info()
+    metrics = Run(run_dir).metrics() or {}
     report_path = ws.dataset_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     lines = [

@@ -24,8 +24,8 @@ from typing import Any
 
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.answer_cache import AnswerCache, cache_key
+from assistant_builder.runs import BASE
 
-BASE = "base"  # the side name of the base model (adapter switched off)
 DEFAULT_ADAPTER = "tuned"  # the adapter name when a single adapter folder is given
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from assistant_builder.dataset.build import dataset_hash
 from assistant_builder.errors import UserError, one_line
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.runs import Run
 from assistant_builder.train.recipe import Recipe
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
 
@@ -128,10 +129,8 @@ def describe_failure(e: BaseException, recipe: Recipe | None) -> str:
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint with the highest step (names sort wrong as text: 100 < 50)."""
-    ckpts = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if p.is_dir()]
-    ckpts = [p for p in ckpts if p.name.split("-")[-1].isdigit()]
-    return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    """The checkpoint with the highest step (see :meth:`Run.last_checkpoint`)."""
+    return Run(run_dir).last_checkpoint()
 
 
 def plot_loss(run_dir: Path) -> None:
@@ -307,8 +306,7 @@ def train(
         run_dir = ws.run_dir(resume_run)
         if last_checkpoint(run_dir) is None:
             raise UserError(f"run {resume_run} has no checkpoint to resume from")
-        done = run_dir / "metrics.json"
-        if done.is_file() and json.loads(done.read_text()).get("status") == "completed":
+        if Run(run_dir).completed():
             raise UserError(f"run {resume_run} already completed; nothing to resume")
         handle = start(run_dir, resume=True)
     else:

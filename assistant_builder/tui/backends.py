@@ -34,11 +34,11 @@ class EngineGenerator:
     def _get(self) -> Any:
         with self._lock:
             if self._engine is None:
-                from assistant_builder.compare.answers import run_base_model
                 from assistant_builder.models.engine import Engine
+                from assistant_builder.runs import open_run
 
-                run_dir = self.ws.run_dir(self.run_id)
-                self._engine = Engine(run_base_model(run_dir), run_dir / "adapter")
+                run = open_run(self.ws.runs_dir, self.run_id)
+                self._engine = Engine(run.base_model(), run.adapter_dir)
             return self._engine
 
     def stream(self, question: str, *, tuned: bool) -> Iterator[str]:

@@ -19,10 +19,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from assistant_builder.status import tuned_name
+from assistant_builder.runs import BASE, tuned_name
 from assistant_builder.tui.common import StageScreen
 
-BASE = "base"
 VERDICT_WORDS = {"A": "A is better", "B": "B is better", "tie": "a tie", "both_bad": "both bad"}
 
 

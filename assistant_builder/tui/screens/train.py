@@ -7,7 +7,6 @@ Training runs in a child process (``train.start``); a thread worker follows its 
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -17,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
 from assistant_builder.events import Progress
+from assistant_builder.runs import Run
 from assistant_builder.tui.common import StageScreen
 from assistant_builder.tui.widgets import LossChart
 
@@ -28,27 +28,6 @@ def _duration(seconds: float | None) -> str:
         return "?"
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def run_summary(run_dir: Any) -> dict[str, Any]:
-    """What the history table shows about one run, from its files."""
-    metrics_path = run_dir / "metrics.json"
-    info: dict[str, Any] = {"run": run_dir.name}
-    try:
-        info["recipe"] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["recipe"]
-    except (OSError, ValueError, KeyError):
-        info["recipe"] = "?"
-    if metrics_path.is_file():
-        info.update(json.loads(metrics_path.read_text(encoding="utf-8")))
-        return info
-    events = run_dir / "events.jsonl"
-    last = events.read_text(encoding="utf-8").strip().splitlines()[-1:] if events.is_file() else []
-    failed = bool(last) and '"event": "error"' in last[0]
-    resumable = any((run_dir / "checkpoints").glob("checkpoint-*"))
-    info["status"] = "failed" if failed else "stopped"
-    if resumable:
-        info["status"] += ", resumable"
-    return info
 
 
 class TrainScreen(StageScreen):
@@ -192,7 +171,7 @@ class TrainScreen(StageScreen):
         table.clear()
         active = self.handle.run_id if self.handle else None
         for run_id in reversed(self.ws.list_runs()):
-            info = run_summary(self.ws.runs_dir / run_id)
+            info = Run(self.ws.runs_dir / run_id).summary()
             status = "running" if run_id == active else info.get("status", "?")
 
             def num(key: str, fmt: str = "{:.3f}", info: dict[str, Any] = info) -> str:
