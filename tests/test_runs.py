@@ -43,7 +43,7 @@ def test_summary_of_finished_failed_and_stopped_runs(tmp_path: Path) -> None:
 def test_bad_run_files_and_ids_are_user_errors(tmp_path: Path) -> None:
     (tmp_path / "r1").mkdir()
     (tmp_path / "r1" / "run.json").write_text("[1]")
-    with pytest.raises(UserError, match="run.json does not hold a JSON object"):
+    with pytest.raises(UserError, match=r"run\.json does not hold a JSON object"):
         open_run(tmp_path, "r1").info()
     with pytest.raises(UserError, match="not a run id"):
         open_run(tmp_path, "../r1")

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant_builder.dataset.conversations import read_turns
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.engine import Answer, Engine, GenSettings
@@ -101,13 +102,10 @@ def eval_questions(ws: Workspace) -> list[Question]:
     path = ws.dataset_dir / "eval.jsonl"
     if not path.is_file():
         raise UserError("no eval split (run `assistant-builder dataset`, or pass --questions FILE)")
-    out = []
-    for row in read_jsonl(path):
-        msgs = row["messages"]
-        q = next(m["content"] for m in msgs if m["role"] == "user")
-        a = next(m["content"] for m in reversed(msgs) if m["role"] == "assistant")
-        meta = row.get("meta", {})
-        out.append(Question(q, a, meta.get("source"), meta.get("how") == "variant"))
+    out = [
+        Question(t.question, t.answer, t.meta.get("source"), t.meta.get("how") == "variant")
+        for t in read_turns(path)
+    ]
     if not out:
         raise UserError("the eval split is empty")
     return out
@@ -122,15 +120,7 @@ def derive_max_new_tokens(reference_lengths: list[int]) -> int:
 
 
 def _dataset_answers(ws: Workspace) -> list[str]:
-    path = ws.dataset_dir / "train.jsonl"
-    if not path.is_file():
-        return []
-    return [
-        m["content"]
-        for row in read_jsonl(path)
-        for m in row["messages"]
-        if m["role"] == "assistant"
-    ]
+    return [t.answer for t in read_turns(ws.dataset_dir / "train.jsonl")]
 
 
 def _adapter_of(ws: Workspace, run_id: str) -> Path:

@@ -20,6 +20,7 @@ from assistant_builder.compare.answers import (
     derive_max_new_tokens,
     load_questions_file,
 )
+from assistant_builder.dataset.conversations import read_turns
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.answer_cache import AnswerCache
@@ -83,16 +84,7 @@ def _answers(
 
 def _training_answers(run_dir: Path) -> list[str]:
     """The answers the run trained on (its own copy of the dataset)."""
-    path = run_dir / "data" / "train.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                msgs = json.loads(line)["messages"]
-                out += [m["content"] for m in msgs if m["role"] == "assistant"]
-    return out
+    return [t.answer for t in read_turns(run_dir / "data" / "train.jsonl")]
 
 
 def answer_budget(engine: Engine, run_dir: Path, questions: list[Question]) -> tuple[int, str]:

@@ -78,15 +78,10 @@ def check_manifest(folder: Path) -> list[str]:
 
 def trained_questions(run_dir: Path, n: int = VERIFY_QUESTIONS) -> list[str]:
     """The first ``n`` user questions the run trained on: the answers the fine-tune must keep."""
+    from assistant_builder.dataset.conversations import read_turns
+
     path = run_dir / "data" / "train.jsonl"
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        msgs = json.loads(line)["messages"]
-        out.append(next(m["content"] for m in msgs if m["role"] == "user"))
-        if len(out) == n:
-            break
+    out = [t.question for t in read_turns(path, limit=n)]
     if not out:
         raise UserError(f"{path}: no trained questions to verify the export with")
     return out
@@ -95,14 +90,10 @@ def trained_questions(run_dir: Path, n: int = VERIFY_QUESTIONS) -> list[str]:
 def verify_questions(run_dir: Path) -> list[str]:
     """Trained questions (the fine-tune must keep them) plus a couple of held-out eval
     questions (the export must not only reproduce training data)."""
-    questions = trained_questions(run_dir)
-    eval_path = run_dir / "data" / "eval.jsonl"
-    if eval_path.is_file():
-        for line in eval_path.read_text(encoding="utf-8").splitlines()[:2]:
-            if line.strip():
-                msgs = json.loads(line)["messages"]
-                questions.append(next(m["content"] for m in msgs if m["role"] == "user"))
-    return questions
+    from assistant_builder.dataset.conversations import read_turns
+
+    held_out = read_turns(run_dir / "data" / "eval.jsonl", limit=2)
+    return trained_questions(run_dir) + [t.question for t in held_out]
 
 
 def run_info(run_dir: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.dataset.build import dataset_hash
+from assistant_builder.dataset.conversations import read_conversations
 from assistant_builder.errors import UserError, one_line
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.runs import Run
@@ -51,42 +52,6 @@ class TrainHandle:
 
 
 # -- helpers shared with the child process (light: no torch import) -----------------------------
-def read_conversations(path: Path) -> list[dict[str, Any]]:
-    """The conversations of a split file, checked: a bad line is a UserError naming the file
-    and line, before any weights are loaded."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-            msgs = row.get("messages") if isinstance(row, dict) else None
-            if not isinstance(msgs, list) or not msgs:
-                raise UserError(f'{where}: expected an object with a "messages" list')
-            for m in msgs:
-                if not (
-                    isinstance(m, dict)
-                    and m.get("role") in ("system", "user", "assistant")
-                    and isinstance(m.get("content"), str)
-                ):
-                    raise UserError(f"{where}: each message needs a role and a text content")
-            roles = [m["role"] for m in msgs]
-            if (
-                "assistant" not in roles
-                or roles.index("assistant") == 0
-                or roles[-1] != "assistant"
-            ):
-                raise UserError(f"{where}: a conversation must end with an assistant answer")
-            if not msgs[-1]["content"].strip():
-                raise UserError(f"{where}: the assistant answer is empty")
-            rows.append(row)
-    return rows
-
-
 def to_prompt_completion(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Conversations → TRL's conversational prompt/completion form, so the loss is computed on
     the assistant's last answer and its end-of-turn token only, never on the prompt. Both halves

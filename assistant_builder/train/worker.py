@@ -21,11 +21,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from assistant_builder.dataset.conversations import read_conversations
 from assistant_builder.train.launch import (
     describe_failure,
     last_checkpoint,
     plot_loss,
-    read_conversations,
     resolve_mode,
     to_prompt_completion,
 )

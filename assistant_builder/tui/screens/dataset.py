@@ -43,6 +43,7 @@ def load_examples(ws: Any) -> list[Example]:
     """Built conversations with people's reviews since the build laid over them (the same rule
     the build applies: the latest review of an example wins)."""
     from assistant_builder.dataset.build import load_edits
+    from assistant_builder.dataset.conversations import turn_of
 
     path = ws.dataset_dir / "conversations.jsonl"
     if not path.is_file():
@@ -51,9 +52,8 @@ def load_examples(ws: Any) -> list[Example]:
     out = []
     for row in read_jsonl(path):
         meta = row.get("meta", {})
-        msgs = row["messages"]
-        q = next(m["content"] for m in msgs if m["role"] == "user")
-        a = next(m["content"] for m in reversed(msgs) if m["role"] == "assistant")
+        turn = turn_of(row)
+        q, a = turn.question, turn.answer
         state, how = meta.get("review", "new"), meta.get("how", "")
         edit = edits.get(meta.get("id", ""))
         text_edit = how == "edited"
