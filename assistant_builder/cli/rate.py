@@ -194,25 +194,6 @@ def default_rater(option: str | None) -> str:
     return name.strip()
 
 
-def last_models(store: RatingStore) -> tuple[str, str] | None:
-    """(candidate, baseline) of the newest stored pair. ``compare`` stores the baseline as the
-    left-hand model and ``swapped`` records whether the coin put the right-hand one on A; a
-    plain read of ratings.py's m001 schema (RatingStore has no such lookup)."""
-    import sqlite3
-
-    conn = sqlite3.connect(store.path)
-    try:
-        row = conn.execute(
-            "SELECT model_a, model_b, swapped FROM comparisons ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    finally:
-        conn.close()
-    if row is None:
-        return None
-    a, b, swapped = row
-    return (a, b) if swapped else (b, a)
-
-
 def run_rate(args: Any, console_factory: Callable[[], Any]) -> dict[str, Any]:
     """The ``rate`` command (see cli.py for the options)."""
     from pathlib import Path
@@ -260,7 +241,7 @@ def _verdict(ws: Any, store: RatingStore, args: Any, console: Any) -> dict[str, 
     from assistant_builder.compare.verdict import verdict_report
     from assistant_builder.runs import BASE, run_of, side_name
 
-    models = last_models(store)
+    models = store.newest_models()
     if args.model:  # a bare run id names that run's answers
         models = side_name(args.model), side_name(args.vs or BASE)
     if models is None:

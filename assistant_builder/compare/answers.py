@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -153,18 +152,6 @@ def _side_metrics(qs: list[Question], answers: list[Answer]) -> tuple[dict[str, 
     return out, items
 
 
-def _existing_pairs(db: Path) -> set[tuple[str, str, str]]:
-    """(question, answer_a, answer_b) of the stored pairs, either way round, so that re-running
-    compare with cached answers does not ask raters to judge the same pair twice. A plain read
-    on ratings.py's m001 schema (RatingStore has no lookup by content)."""
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT question, answer_a, answer_b FROM comparisons").fetchall()
-    finally:
-        conn.close()
-    return {(q, a, b) for q, a, b in rows} | {(q, b, a) for q, a, b in rows}
-
-
 def store_pairs(
     ws: Workspace,
     qs: list[Question],
@@ -176,7 +163,7 @@ def store_pairs(
     from assistant_builder.compare.ratings import RatingStore
 
     with RatingStore(ws.ratings_db) as store:
-        seen = _existing_pairs(ws.ratings_db)
+        seen = store.pairs_by_content()
         items = []
         for q, la, ra in zip(qs, left[1], right[1], strict=True):
             if la.text == ra.text or (q.question, la.text, ra.text) in seen:

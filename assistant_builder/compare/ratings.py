@@ -194,6 +194,29 @@ class RatingStore:
             ).fetchall()
         return [self._blind(row) for row in rows]
 
+    def pairs_by_content(self) -> set[tuple[str, str, str]]:
+        """(question, answer, answer) of every stored pair, both ways round: what a caller
+        checks before adding a pair, so that re-running compare with cached answers does not
+        ask raters to judge the same pair twice."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT question, answer_a, answer_b FROM comparisons"
+            ).fetchall()
+        return {(q, a, b) for q, a, b in rows} | {(q, b, a) for q, a, b in rows}
+
+    def newest_models(self) -> tuple[str, str] | None:
+        """(right, left) model names of the newest stored pair, as they were passed to
+        :meth:`add_pair` (the recorded shuffle undone): for compare, (candidate, baseline).
+        None when no pair is stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT model_a, model_b, swapped FROM comparisons ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        a, b = row["model_a"], row["model_b"]
+        return (a, b) if row["swapped"] else (b, a)
+
     @staticmethod
     def _blind(row: sqlite3.Row) -> BlindPair:
         return BlindPair(

@@ -288,3 +288,13 @@ def test_verdict_hand_example(store: RatingStore) -> None:
     other = store.verdict("run2", "base")["overall"]
     assert other["n"] == 1 and other["win"]["count"] == 1
     assert store.verdict("nobody", "base")["overall"]["n"] == 0
+
+
+def test_pairs_by_content_and_newest_models(store: RatingStore) -> None:
+    assert store.pairs_by_content() == set() and store.newest_models() is None
+    store.add_pair("q1", "", None, "base", "b1", "tuned:r1", "t1", FixedCoin([1]))
+    assert store.pairs_by_content() == {("q1", "t1", "b1"), ("q1", "b1", "t1")}
+    assert store.newest_models() == ("tuned:r1", "base")  # the coin undone: (right, left)
+    store.add_pair("q2", "", None, "tuned:r1", "t2", "tuned:r2", "u2", FixedCoin([0]))
+    assert store.newest_models() == ("tuned:r2", "tuned:r1")
+    assert ("q2", "u2", "t2") in store.pairs_by_content()
