@@ -204,7 +204,7 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     qs = typed_questions(args.ask) if args.ask else None
     if args.questions:
         qs = load_questions_file(Path(args.questions))
-    # 0 = derive the answer budget from the references' lengths (compare.derive_max_new_tokens).
+    # 0 = the answer budget rule of compare/budget.py.
     settings = GenSettings(
         max_new_tokens=args.max_new_tokens or 0,
         do_sample=args.sample,
@@ -267,7 +267,7 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.models.engine import GenSettings
 
     ws = Workspace(args.workspace).require()
-    # 0 = derive the answer budget from the run's training answers (evaluate.answer_budget).
+    # 0 = the answer budget rule of compare/budget.py.
     settings = GenSettings(max_new_tokens=args.max_new_tokens or 0)
     with ProgressRenderer("eval") as bar:
         summary = evaluate(ws, Path(args.golden), args.run, args.against, settings, on_event=bar)

@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant_builder.compare.budget import answer_budget, trained_answers
 from assistant_builder.dataset.conversations import read_turns
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.engine import Answer, Engine, GenSettings
 from assistant_builder.runs import BASE, Run, side_name
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_jsonl, read_jsonl
-
-# The default answer budget: room for the longest reference answer of the question set (or, for
-# questions without references, of the training data) plus half again, since a tuned model
-# answers at about reference length and cutting it short would hurt it unfairly; rounded up to
-# a multiple of 16 and kept within these bounds (the floor leaves a base model room to finish).
-MIN_NEW_TOKENS, MAX_NEW_TOKENS, FALLBACK_NEW_TOKENS = 64, 1024, 256
 
 OnPiece = Callable[[str, str], None]  # (side, text piece) while streaming
 
@@ -108,18 +102,6 @@ def eval_questions(ws: Workspace) -> list[Question]:
     if not out:
         raise UserError("the eval split is empty")
     return out
-
-
-def derive_max_new_tokens(reference_lengths: list[int]) -> int:
-    """The default answer budget from the references' token lengths (see the constants)."""
-    if not reference_lengths:
-        return FALLBACK_NEW_TOKENS
-    want = math.ceil(max(reference_lengths) * 1.5 / 16) * 16
-    return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, want))
-
-
-def _dataset_answers(ws: Workspace) -> list[str]:
-    return [t.answer for t in read_turns(ws.dataset_dir / "train.jsonl")]
 
 
 def _adapter_of(ws: Workspace, run_id: str) -> Path:
@@ -223,13 +205,10 @@ def compare(
     settings = settings or GenSettings(max_new_tokens=0)
     budget_from = "option"
     if settings.max_new_tokens <= 0:
-        refs = [q.reference for q in qs if q.reference]
-        budget_from = "references"
-        if not refs:
-            refs, budget_from = _dataset_answers(ws), "dataset"
-        budget = derive_max_new_tokens(engine.token_lengths(refs))
+        trained = trained_answers(run_dir, ws.dataset_dir / "train.jsonl")
+        refs = [q.reference for q in qs]
+        budget, budget_from = answer_budget(engine.token_lengths, refs, trained)
         settings = replace(settings, max_new_tokens=budget)
-        budget_from = budget_from if refs else "default"
     answers: dict[str, list[Answer]] = {}
     for side in (baseline, run_id):
         on_event(Progress("compare", f"answering as {side}", done=0, total=len(qs)))

@@ -15,12 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from assistant_builder.compare.answers import (
-    Question,
-    derive_max_new_tokens,
-    load_questions_file,
-)
-from assistant_builder.dataset.conversations import read_turns
+from assistant_builder.compare.answers import Question, load_questions_file
+from assistant_builder.compare.budget import answer_budget, trained_answers
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.answer_cache import AnswerCache
@@ -82,21 +78,6 @@ def _answers(
     )
 
 
-def _training_answers(run_dir: Path) -> list[str]:
-    """The answers the run trained on (its own copy of the dataset)."""
-    return [t.answer for t in read_turns(run_dir / "data" / "train.jsonl")]
-
-
-def answer_budget(engine: Engine, run_dir: Path, questions: list[Question]) -> tuple[int, str]:
-    """max_new_tokens for ``settings.max_new_tokens <= 0``: 1.5x the longest answer the run
-    trained on (a tuned model answers at the length it learned; a fixed 256 cut the longest
-    Homebrew answers short and counted them as not stopping), else from the references."""
-    texts, source = _training_answers(run_dir), "dataset"
-    if not texts:
-        texts, source = [q.reference or "" for q in questions], "references"
-    return derive_max_new_tokens(engine.token_lengths(texts)), source
-
-
 def training_figures(run_dir: Path) -> dict[str, Any]:
     """How the run trained (metrics.json), to print next to the scores."""
     m = Run(run_dir).metrics() or {}
@@ -130,7 +111,9 @@ def evaluate(
     engine = Engine(base_model, run_dir / "adapter", cache=cache)
     budget_from = "option"
     if settings.max_new_tokens <= 0:
-        budget, budget_from = answer_budget(engine, run_dir, questions)
+        trained = trained_answers(run_dir, ws.dataset_dir / "train.jsonl")
+        refs = [q.reference for q in questions]
+        budget, budget_from = answer_budget(engine.token_lengths, refs, trained)
         settings = replace(settings, max_new_tokens=budget)
     sides: dict[str, list[Answer]] = {
         "base": _answers(engine, questions, False, system_prompt, settings, "base", on_event),

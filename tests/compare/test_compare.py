@@ -13,11 +13,11 @@ from assistant_builder.cli.main import main
 from assistant_builder.compare.answers import (
     Question,
     compare,
-    derive_max_new_tokens,
     eval_questions,
     load_questions_file,
     typed_questions,
 )
+from assistant_builder.compare.budget import derive_max_new_tokens
 from assistant_builder.compare.ratings import RatingStore
 from assistant_builder.errors import UserError
 from assistant_builder.models.engine import GenSettings
@@ -177,7 +177,7 @@ def test_cli_compare_json_contract_and_ask_streams(
     assert main(["compare", *ws, "--run", "nope"]) == 2
 
 
-def test_answer_budget_comes_from_references_then_dataset(
+def test_answer_budget_comes_from_references_and_dataset(
     workspace: Workspace, tiny: dict[str, Path]
 ) -> None:
     make_run(workspace, "run1", tiny["base"], tiny["a1"])
@@ -193,4 +193,8 @@ def test_answer_budget_comes_from_references_then_dataset(
     (workspace.dataset_dir / "train.jsonl").write_text(json.dumps(row) + "\n")
     s = compare(workspace, "run1", QS[2:], add_pairs=False)
     assert s["max_new_tokens_from"] == "dataset" and s["settings"]["max_new_tokens"] >= 176
+    # One rule: a short reference does not cut a long trained answer short.
+    s = compare(workspace, "run1", QS[:1], add_pairs=False)
+    assert s["max_new_tokens_from"] == "references+dataset"
+    assert s["settings"]["max_new_tokens"] >= 176
     assert s["tuned"]["new_tokens"] == s["settings"]["max_new_tokens"]  # it never stops early

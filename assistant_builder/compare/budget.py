@@ -1,0 +1,50 @@
+"""The answer budget: how many new tokens ``compare``, ``eval`` and the app's Compare screen give
+each answer when the user sets none (``--max-new-tokens`` unset or 0).
+
+One rule for all three: room for the longest answer the models are expected to give, which is
+the longest of the question set's references *and* of the answers the run trained on (its own
+copy of the train split, ``runs/<id>/data/train.jsonl``, else the workspace's), plus half
+again; rounded up to a multiple of 16 and kept within [64, 1024]; 256 when there is neither.
+
+Why both sources: a tuned model answers at the length it learned, so a budget from the
+references alone can cut it short and count a good answer as "did not stop" (a fixed 256 did
+that to the longest Homebrew answers); and a reference longer than anything trained on still
+deserves room. The floor leaves a base model room to finish a short answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from assistant_builder.dataset.conversations import read_turns
+
+MIN_NEW_TOKENS, MAX_NEW_TOKENS, FALLBACK_NEW_TOKENS = 64, 1024, 256
+
+
+def derive_max_new_tokens(reference_lengths: Sequence[int]) -> int:
+    """The budget from the token lengths of the expected answers (see the module docstring)."""
+    if not reference_lengths:
+        return FALLBACK_NEW_TOKENS
+    want = math.ceil(max(reference_lengths) * 1.5 / 16) * 16
+    return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, want))
+
+
+def trained_answers(run_dir: Path, workspace_train: Path) -> list[str]:
+    """The answers the run trained on: its own copy of the split, else the workspace's."""
+    own = run_dir / "data" / "train.jsonl"
+    return [t.answer for t in read_turns(own if own.is_file() else workspace_train)]
+
+
+def answer_budget(
+    token_lengths: Callable[[list[str]], list[int]],
+    references: Sequence[str | None],
+    trained: Sequence[str],
+) -> tuple[int, str]:
+    """(max_new_tokens, where it came from: "references", "dataset", both joined by "+", or
+    "default"). ``token_lengths`` is the engine's tokenizer count."""
+    refs = [r for r in references if r]
+    lengths = token_lengths(refs + list(trained)) if refs or trained else []
+    source = "+".join(n for n, have in (("references", refs), ("dataset", trained)) if have)
+    return derive_max_new_tokens(lengths), source or "default"
