@@ -15,7 +15,7 @@ deserves room. The floor leaves a base model room to finish a short answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from assistant_builder.dataset.conversations import read_turns
@@ -38,13 +38,10 @@ def trained_answers(run_dir: Path, workspace_train: Path) -> list[str]:
 
 
 def answer_budget(
-    token_lengths: Callable[[list[str]], list[int]],
-    references: Sequence[str | None],
-    trained: Sequence[str],
+    reference_lengths: Sequence[int], trained_lengths: Sequence[int]
 ) -> tuple[int, str]:
     """(max_new_tokens, where it came from: "references", "dataset", both joined by "+", or
-    "default"). ``token_lengths`` is the engine's tokenizer count."""
-    refs = [r for r in references if r]
-    lengths = token_lengths(refs + list(trained)) if refs or trained else []
-    source = "+".join(n for n, have in (("references", refs), ("dataset", trained)) if have)
-    return derive_max_new_tokens(lengths), source or "default"
+    "default") from the token lengths of the references and of the trained answers."""
+    have = (("references", reference_lengths), ("dataset", trained_lengths))
+    source = "+".join(name for name, lengths in have if lengths)
+    return derive_max_new_tokens([*reference_lengths, *trained_lengths]), source or "default"

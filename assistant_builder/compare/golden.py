@@ -112,8 +112,9 @@ def evaluate(
     budget_from = "option"
     if settings.max_new_tokens <= 0:
         trained = trained_answers(run_dir, ws.dataset_dir / "train.jsonl")
-        refs = [q.reference for q in questions]
-        budget, budget_from = answer_budget(engine.token_lengths, refs, trained)
+        refs = [q.reference or "" for q in questions]
+        lengths = engine.token_lengths(refs), engine.token_lengths(trained)
+        budget, budget_from = answer_budget(*lengths)
         settings = replace(settings, max_new_tokens=budget)
     sides: dict[str, list[Answer]] = {
         "base": _answers(engine, questions, False, system_prompt, settings, "base", on_event),
