@@ -136,38 +136,49 @@ class RatingStore:
         right_name: str,
         right_answer: str,
         rng: random.Random | None = None,
+        *,
+        swapped: bool | None = None,
     ) -> BlindPair:
         """Store one blind pair. A coin flip (``rng``, by default the OS's unpredictable source,
-        so a rater cannot guess the order) decides which model is A; the flip is recorded."""
+        so a rater cannot guess the order) decides which model is A; the flip is recorded.
+        ``swapped``: the flip a caller already made (the right-hand model is A), for a screen
+        that had to know the order before the answers existed."""
         return self.add_pairs(
             [(question, reference, source, left_name, left_answer, right_name, right_answer)],
             rng,
+            None if swapped is None else [swapped],
         )[0]
 
     def add_pairs(
         self,
         items: Sequence[tuple[str, str, str | None, str, str, str, str]],
         rng: random.Random | None = None,
+        swapped: Sequence[bool] | None = None,
     ) -> list[BlindPair]:
         """:meth:`add_pair` for many items in one transaction (a compare run's whole question
-        set): one fsync instead of one per pair, and all or nothing."""
+        set): one fsync instead of one per pair, and all or nothing. ``swapped``: one flip per
+        item, already drawn by the caller; else ``rng`` flips a coin per item."""
         rng = rng or random.SystemRandom()
         for _, _, _, left, _, right, _ in items:
             if not left.strip() or not right.strip():
                 raise UserError("model names must not be empty")
             if left == right:
                 raise UserError(f"cannot compare a model with itself: both sides are {left!r}")
+        if swapped is None:
+            # getrandbits: exactly 1/2, no float rounding involved
+            swapped = [rng.getrandbits(1) == 1 for _ in items]
         out: list[BlindPair] = []
         with self._transaction() as conn:
-            for question, reference, source, left, l_ans, right, r_ans in items:
-                swapped = rng.getrandbits(1) == 1  # exactly 1/2, no float rounding involved
+            for (question, reference, source, left, l_ans, right, r_ans), flip in zip(
+                items, swapped, strict=True
+            ):
                 a, ans_a, b, ans_b = (
-                    (right, r_ans, left, l_ans) if swapped else (left, l_ans, right, r_ans)
+                    (right, r_ans, left, l_ans) if flip else (left, l_ans, right, r_ans)
                 )
                 cur = conn.execute(
                     "INSERT INTO comparisons (created, question, reference, source, model_a,"
                     " model_b, answer_a, answer_b, swapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (utc_now(), question, reference, source, a, b, ans_a, ans_b, int(swapped)),
+                    (utc_now(), question, reference, source, a, b, ans_a, ans_b, int(flip)),
                 )
                 assert cur.lastrowid is not None
                 out.append(BlindPair(cur.lastrowid, question, ans_a, ans_b, reference, source))

@@ -15,11 +15,11 @@ from textual.screen import Screen
 from assistant_builder.status import STAGES
 
 if TYPE_CHECKING:
+    from assistant_builder.compare.pair import PairAnswerer
     from assistant_builder.train.launch import TrainHandle
-    from assistant_builder.tui.backends import Generator
     from assistant_builder.workspace import Workspace
 
-GeneratorFactory = Callable[["Workspace", str], "Generator"]
+AnswererFactory = Callable[["Workspace", str], "PairAnswerer"]
 StartTraining = Callable[[Path, bool], "TrainHandle"]
 
 
@@ -60,8 +60,9 @@ def _export() -> Screen[None]:
 
 
 class AssistantBuilderApp(App[None]):
-    """``generator_factory`` and ``start_training`` are the seams tests use to swap the model
-    for something fast; by default they are the real engine and the real training child."""
+    """``answerer_factory`` and ``start_training`` are the seams tests use to swap the model
+    for something fast; by default they are the core's blind-pair answerer (the real engine)
+    and the real training child."""
 
     CSS_PATH = "app.tcss"
     TITLE = "assistant-builder"
@@ -86,14 +87,14 @@ class AssistantBuilderApp(App[None]):
         self,
         ws: Workspace,
         *,
-        generator_factory: GeneratorFactory | None = None,
+        answerer_factory: AnswererFactory | None = None,
         start_training: StartTraining | None = None,
         browse_root: Path | None = None,
         rater: str | None = None,
     ) -> None:
         super().__init__()
         self.ws = ws
-        self.generator_factory = generator_factory or _engine_generator
+        self.answerer_factory = answerer_factory or _pair_answerer
         self.start_training = start_training or _start_training
         self.browse_root = browse_root or Path.cwd()
         self.rater = rater or _default_rater()
@@ -141,10 +142,10 @@ def _default_rater() -> str:
         return "rater"
 
 
-def _engine_generator(ws: Workspace, run_id: str) -> Generator:
-    from assistant_builder.tui.backends import EngineGenerator
+def _pair_answerer(ws: Workspace, run_id: str) -> PairAnswerer:
+    from assistant_builder.compare.pair import PairAnswerer
 
-    return EngineGenerator(ws, run_id)
+    return PairAnswerer(ws, run_id)
 
 
 def _start_training(run_dir: Path, resume: bool) -> TrainHandle:

@@ -1,4 +1,4 @@
-"""Shared pieces of the TUI tests: tiny real workspaces, a fast fake generator and a fake
+"""Shared pieces of the TUI tests: tiny real workspaces, a fast fake engine and a fake
 training child (a real subprocess that writes the event log the real worker writes, so the real
 ``train.follow`` and ``TrainHandle.cancel`` are exercised). No tests in here."""
 
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant_builder.compare.pair import PairAnswerer
+from assistant_builder.models.engine import Answer
 from assistant_builder.train.launch import TrainHandle
 from assistant_builder.workspace import Workspace
 
@@ -61,26 +63,39 @@ def fake_start(steps: int = 5, delay: float = 0.05):
     return start
 
 
-class FakeGenerator:
-    """Answers at once: base says it does not know, tuned repeats the question's reference."""
+class FakeEngine:
+    """The Engine's answering methods, at once: base says it does not know, a run's adapter
+    repeats the question's reference (from the eval split)."""
 
-    def __init__(self, ws: Workspace, run_id: str) -> None:
+    cache = None
+
+    def __init__(self, ws: Workspace) -> None:
         refs = {}
         for line in (ws.dataset_dir / "eval.jsonl").read_text(encoding="utf-8").splitlines():
             msgs = json.loads(line)["messages"]
             refs[msgs[-2]["content"]] = msgs[-1]["content"]
         self.refs = refs
-        self.closed = False
 
-    def stream(self, question: str, *, tuned: bool) -> Iterator[str]:
-        text = (
-            self.refs.get(question, f"Tuned answer to: {question}") if tuned else "I am not sure."
-        )
-        for word in text.split(" "):
-            yield word + " "
+    def _text(self, question: str, adapter: str) -> str:
+        if adapter == "base":
+            return "I am not sure."
+        return self.refs.get(question, f"Tuned answer to: {question}")
 
-    def close(self) -> None:
-        self.closed = True
+    def stream(self, question: str, *, adapter: str, **_: object) -> Iterator[str]:
+        words = self._text(question, adapter).split(" ")
+        for n, word in enumerate(words):
+            yield word if n == 0 else " " + word
+
+    def answer(self, questions: list[str], *, adapter: str, **_: object) -> list[Answer]:
+        return [Answer(self._text(q, adapter), True, 5) for q in questions]
+
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def fake_answerer(ws: Workspace, run_id: str) -> PairAnswerer:
+    """The core's blind-pair answerer on :class:`FakeEngine`."""
+    return PairAnswerer(ws, run_id, engine=FakeEngine(ws))
 
 
 def make_demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ingest: bool = True,
@@ -124,7 +139,7 @@ def add_fake_run(ws: Workspace, run_id: str = RUN_ID) -> Path:
 def make_app(ws: Workspace, **kw):  # type: ignore[no-untyped-def]
     from assistant_builder.tui.app import AssistantBuilderApp
 
-    kw.setdefault("generator_factory", FakeGenerator)
+    kw.setdefault("answerer_factory", fake_answerer)
     kw.setdefault("start_training", fake_start())
     kw.setdefault("browse_root", ws.root)
     kw.setdefault("rater", "tester")

@@ -1,5 +1,5 @@
 """Pilot tests: every screen's main path against the real core on the starter data (a fake
-generator and a fake training child keep them fast)."""
+engine and a fake training child keep them fast)."""
 
 from __future__ import annotations
 
@@ -202,11 +202,11 @@ async def test_train_cancel_then_resume(tmp_path, monkeypatch) -> None:
 
 @sync
 async def test_compare_blind_rating_reveal_undo_and_own_question(tmp_path, monkeypatch) -> None:
-    import assistant_builder.tui.screens.compare as compare_screen
+    import assistant_builder.compare.pair as pair_mod
 
     ws = make_demo_ws(tmp_path, monkeypatch)
     add_fake_run(ws)
-    monkeypatch.setattr(compare_screen, "draw_side", lambda: 1)  # tuned shown as A
+    monkeypatch.setattr(pair_mod, "draw_swapped", lambda: True)  # tuned shown as A
     app = make_app(ws)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("4")

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from support.tui_fakes import make_app, make_fixed_ws, settle
 
-import assistant_builder.tui.screens.compare as compare_screen
+import assistant_builder.compare.pair as pair_mod
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(compare_screen, "draw_side", lambda: 1)
+    monkeypatch.setattr(pair_mod, "draw_swapped", lambda: True)  # tuned shown as A
     return make_app(make_fixed_ws(tmp_path, monkeypatch))
 
 

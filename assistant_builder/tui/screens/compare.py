@@ -1,14 +1,14 @@
 """Compare: blind A/B rating of base and tuned answers, streamed side by side.
 
-For each question a coin decides which model is shown as A; the two answers stream into the
-panes, the pair is stored in ratings.db, and one key records the verdict (a, b, t, x) with
+For each question the core's blind-pair answerer (``compare.pair``, the engine, answer cache and
+answer budget ``compare`` uses) draws which model is shown as A, streams the two answers into the
+panes and stores the pair in ratings.db; and one key records the verdict (a, b, t, x) with
 optional 1-5 scores and a note. Only then are the models named. The summary shows win rates
 with 95% intervals and reference metrics over the rated pairs.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,23 +23,6 @@ from assistant_builder.runs import BASE, tuned_name
 from assistant_builder.tui.common import StageScreen
 
 VERDICT_WORDS = {"A": "A is better", "B": "B is better", "tie": "a tie", "both_bad": "both bad"}
-
-
-def draw_side() -> int:
-    """1: tuned is shown as A. The OS's unpredictable source, so a rater cannot learn it."""
-    return random.SystemRandom().getrandbits(1)
-
-
-class _Coin(random.Random):
-    """Hands RatingStore the side this screen already drew (it had to know before streaming),
-    so the store records the real shuffle."""
-
-    def __init__(self, bit: int) -> None:
-        super().__init__()
-        self.bit = bit
-
-    def getrandbits(self, k: int, /) -> int:
-        return self.bit
 
 
 @dataclass
@@ -69,7 +52,7 @@ class CompareScreen(StageScreen):
         self.items: list[Item] = []
         self.run_id: str | None = None
         self.store: Any = None
-        self.generator: Any = None
+        self.answerer: Any = None  # compare.pair.PairAnswerer of the current run
         self.busy = False
 
     def compose_body(self) -> ComposeResult:
@@ -100,8 +83,8 @@ class CompareScreen(StageScreen):
     def on_unmount(self) -> None:
         if self.store is not None:
             self.store.close()
-        if self.generator is not None:
-            self.generator.close()
+        if self.answerer is not None:
+            self.answerer.close()
 
     # -- loading -----------------------------------------------------------------------
     def reload(self) -> None:
@@ -113,9 +96,9 @@ class CompareScreen(StageScreen):
         from assistant_builder.errors import UserError
 
         run_id = self.ws.latest_run()
-        if run_id != self.run_id and self.generator is not None:
-            self.generator.close()
-            self.generator = None
+        if run_id != self.run_id and self.answerer is not None:
+            self.answerer.close()
+            self.answerer = None
         self.run_id = run_id
         if self.store is None:
             self.store = RatingStore(self.ws.ratings_db)
@@ -247,24 +230,22 @@ class CompareScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="generate")
     def generate(self, item: Item, run_id: str) -> None:
+        from assistant_builder.compare.questions import Question
+
+        texts = {"a": "", "b": ""}
+
+        def piece(pane: str, text: str) -> None:
+            texts[pane] += text
+            self.app.call_from_thread(self._stream_to, pane, texts[pane] or "…")
+
         try:
-            if self.generator is None:
-                self.generator = self.abapp.generator_factory(self.ws, run_id)
-            swap = draw_side()
-            texts: dict[bool, str] = {}
-            for pane, tuned in (("a", bool(swap)), ("b", not swap)):
-                text = ""
-                self.app.call_from_thread(self._stream_to, pane, "…")
-                for piece in self.generator.stream(item.question, tuned=tuned):
-                    text += piece
-                    self.app.call_from_thread(self._stream_to, pane, text)
-                texts[tuned] = text.strip()
-                self.app.call_from_thread(self._stream_to, pane, texts[tuned])
-            pair = self.store.add_pair(
-                item.question, item.reference, item.source,
-                BASE, texts[False], tuned_name(run_id), texts[True], rng=_Coin(swap),
-            )  # fmt: skip
+            if self.answerer is None:
+                self.answerer = self.abapp.answerer_factory(self.ws, run_id)
+            question = Question(item.question, item.reference or None, item.source)
+            pair = self.answerer.answer_pair(self.store, question, piece)
             item.pair_id = pair.id
+            for pane, text in (("a", pair.answer_a), ("b", pair.answer_b)):
+                self.app.call_from_thread(self._stream_to, pane, text)
         except Exception as e:
             self.fail_from_thread("answering", e)
         self.app.call_from_thread(self._generated)
