@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from assistant_builder.dataset.build import dataset_hash
 from assistant_builder.dataset.conversations import read_conversations
 from assistant_builder.errors import UserError, one_line
 from assistant_builder.events import OnEvent, Progress, ignore
-from assistant_builder.runs import Run
+from assistant_builder.runs import Run, open_run
 from assistant_builder.train.recipe import Recipe
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
 
@@ -261,22 +262,46 @@ def follow(handle: TrainHandle, on_event: OnEvent = ignore, poll: float = 0.2) -
     return metrics
 
 
+StartChild = Callable[[Path, bool], TrainHandle]
+
+
+def check_resumable(ws: Workspace, run_id: str) -> Path:
+    """The folder of run ``run_id`` if it can be resumed; else a UserError saying why."""
+    run = open_run(ws.runs_dir, run_id)
+    if run.last_checkpoint() is None:
+        raise UserError(f"run {run_id} has no checkpoint to resume from")
+    if run.completed():
+        raise UserError(f"run {run_id} already completed; nothing to resume")
+    return run.dir
+
+
+def launch(
+    ws: Workspace,
+    recipe: Recipe | None = None,
+    resume: str | None = None,
+    *,
+    start_child: StartChild | None = None,
+) -> TrainHandle:
+    """Start a new run of ``recipe``, or resume run ``resume`` from its last checkpoint (a run
+    that completed is refused), in a child process. The CLI and the app both start here;
+    ``start_child`` is the app's seam for a fake child in tests (default: :func:`start`)."""
+    start_child = start_child or start
+    if resume:
+        return start_child(check_resumable(ws, resume), True)
+    if recipe is None:
+        raise UserError("a new run needs a recipe")
+    _, run_dir = prepare_run(ws, recipe)
+    return start_child(run_dir, False)
+
+
 def train(
     ws: Workspace, recipe: Recipe, on_event: OnEvent = ignore, resume_run: str | None = None
 ) -> dict[str, Any]:
     """Run a training to the end and return its metrics (``status`` "completed", or
     "cancelled" after Ctrl-C: a checkpoint is saved and ``resume_run`` continues from it).
     A second Ctrl-C while the checkpoint is being saved stops the child at once."""
-    if resume_run:
-        run_dir = ws.run_dir(resume_run)
-        if last_checkpoint(run_dir) is None:
-            raise UserError(f"run {resume_run} has no checkpoint to resume from")
-        if Run(run_dir).completed():
-            raise UserError(f"run {resume_run} already completed; nothing to resume")
-        handle = start(run_dir, resume=True)
-    else:
-        _, run_dir = prepare_run(ws, recipe)
-        handle = start(run_dir)
+    handle = launch(ws, recipe, resume_run)
+    run_dir = handle.run_dir
     on_event(Progress("train", "started", data={"run": handle.run_id, "run_dir": str(run_dir)}))
     try:
         return follow(handle, on_event)

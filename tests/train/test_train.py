@@ -31,6 +31,7 @@ from assistant_builder.train.launch import (
     train,
 )
 from assistant_builder.train.recipe import Recipe
+from assistant_builder.workspace import Workspace
 
 
 @pytest.fixture
@@ -216,3 +217,26 @@ def test_follow_relays_only_new_events_of_a_resumed_run(tmp_path: Path) -> None:
     time.sleep(0.01)
     follow(handle, lambda ev: seen.append(ev.message), poll=0.05)
     assert seen == []
+
+
+def test_launch_refuses_a_completed_run_and_a_run_without_checkpoint(tmp_path: Path) -> None:
+    from assistant_builder.train.launch import launch
+
+    ws = Workspace(tmp_path / "ws")
+    ws.create()
+    run_dir = ws.runs_dir / "r1"
+    run_dir.mkdir(parents=True)
+    started: list[tuple[Path, bool]] = []
+
+    def start_child(folder: Path, resume: bool) -> Any:
+        started.append((folder, resume))
+
+    with pytest.raises(UserError, match="r1 has no checkpoint to resume from"):
+        launch(ws, resume="r1", start_child=start_child)
+    (run_dir / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    (run_dir / "metrics.json").write_text('{"status": "completed"}')
+    with pytest.raises(UserError, match="r1 already completed; nothing to resume"):
+        launch(ws, resume="r1", start_child=start_child)
+    (run_dir / "metrics.json").write_text('{"status": "cancelled"}')
+    launch(ws, resume="r1", start_child=start_child)
+    assert started == [(run_dir, True)]

@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.tui_fakes import RUN_ID, add_fake_run, fake_start, make_app, make_demo_ws, settle, sync
+from support.tui_fakes import (
+    RUN_ID,
+    add_fake_run,
+    fake_start,
+    make_app,
+    make_demo_ws,
+    make_fixed_ws,
+    settle,
+    sync,
+)
 from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from assistant_builder.compare.ratings import RatingStore
@@ -198,6 +207,23 @@ async def test_train_cancel_then_resume(tmp_path, monkeypatch) -> None:
         await settle(app, pilot)
         assert ws.list_runs() == [run_id]  # resumed in place, not a new run
         assert json.loads((ws.runs_dir / run_id / "metrics.json").read_text())["steps"] == 3
+
+
+@sync
+async def test_train_refuses_to_resume_a_completed_run(tmp_path, monkeypatch) -> None:
+    ws = make_fixed_ws(tmp_path, monkeypatch)  # its run completed, and kept a checkpoint
+    (ws.runs_dir / RUN_ID / "checkpoints" / "checkpoint-12").mkdir(parents=True)
+    started: list[Path] = []
+    app = make_app(ws, start_training=lambda run_dir, resume: started.append(run_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await settle(app, pilot)
+        await pilot.press("h", "u")
+        await settle(app, pilot)
+        assert started == []
+        messages = [n.message for n in app._notifications]
+        assert any("already completed; nothing to resume" in m for m in messages)
+        assert app.screen.query_one("#history", DataTable).get_row_at(0)[1] == "completed"
 
 
 @sync

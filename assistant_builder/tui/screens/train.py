@@ -1,8 +1,9 @@
 """Train: pick a recipe, edit its main fields (validated by the Recipe model), see what `auto`
 picks and why, start, watch loss/progress/speed live, cancel, resume, and the run history.
 
-Training runs in a child process (``train.start``); a thread worker follows its event log
-(``train.follow``) and hands each event to the UI thread, so the screen never waits on it.
+Training runs in a child process started by the core's ``launch`` (the one ``train`` uses, with
+its checks: a completed run is not resumed); a thread worker follows its event log
+(``follow``) and hands each event to the UI thread, so the screen never waits on it.
 """
 
 from __future__ import annotations
@@ -207,9 +208,14 @@ class TrainScreen(StageScreen):
         if not table.row_count:
             self.notify("No run to resume.", severity="warning")
             return
+        from assistant_builder.errors import UserError
+        from assistant_builder.train.launch import check_resumable
+
         run_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        if not any((self.ws.runs_dir / run_id / "checkpoints").glob("checkpoint-*")):
-            self.notify(f"{run_id} has no checkpoint to resume from.", severity="warning")
+        try:
+            check_resumable(self.ws, run_id)
+        except UserError as e:
+            self.notify(f"{e}.", severity="warning")
             return
         self._begin(recipe=None, resume_run=run_id)
 
@@ -232,14 +238,11 @@ class TrainScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="train")
     def run_training(self, recipe: Any, resume_run: str | None) -> None:
-        from assistant_builder.train.launch import follow, prepare_run
+        from assistant_builder.train.launch import follow, launch
 
         try:
-            if resume_run:
-                run_dir = self.ws.run_dir(resume_run)
-            else:
-                _, run_dir = prepare_run(self.ws, recipe)
-            self.handle = self.abapp.start_training(run_dir, resume_run is not None)
+            start_child = self.abapp.start_training
+            self.handle = launch(self.ws, recipe, resume_run, start_child=start_child)
             self.app.call_from_thread(self._fill_history)
             metrics = follow(self.handle, lambda ev: self.app.call_from_thread(self._event, ev))
         except Exception as e:
