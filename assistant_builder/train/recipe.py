@@ -150,9 +150,35 @@ def _format_validation_error(path: Path | str, e: ValidationError) -> str:
     return f"{path}: " + "; ".join(parts)
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def parse_value(raw: str) -> Any:
+    """A value typed for one recipe key (``--set key=value``, a form field): YAML, so numbers
+    and booleans come out typed; text that is not YAML stays text."""
     import yaml
 
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
+def recipe_from_fields(
+    base: Recipe, fields: dict[str, str]
+) -> tuple[Recipe | None, list[tuple[str, str]]]:
+    """``base`` with the typed ``fields`` (key → text, as in a form) applied and validated:
+    (the recipe, []) or (None, [(field, problem), ...]), the field being a recipe key or
+    "recipe" for a rule across keys. An empty field is a missing value."""
+    errors = [(k, "unknown recipe key") for k in fields if k not in Recipe.model_fields]
+    if errors:
+        return None, errors
+    values = {k: parse_value(v.strip()) if v.strip() else None for k, v in fields.items()}
+    try:
+        return Recipe(**{**base.model_dump(), **values}), []
+    except ValidationError as e:
+        return None, [(str(err["loc"][0]) if err["loc"] else "recipe", err["msg"])
+                      for err in e.errors()]  # fmt: skip
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in pairs:
         if "=" not in item:
@@ -161,10 +187,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key = key.strip()
         if key not in Recipe.model_fields:
             raise UserError(f"--set {key}: unknown recipe key")
-        try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            out[key] = raw
+        out[key] = parse_value(raw)
     return out
 
 

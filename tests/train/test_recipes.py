@@ -104,3 +104,24 @@ def test_qlora_recipes_follow_the_method() -> None:
         "Qwen/Qwen2.5-0.5B-Instruct",
         "meta-llama/Llama-3.2-1B-Instruct",
     } <= bases
+
+
+def test_form_fields_give_a_recipe_or_per_field_errors() -> None:
+    from assistant_builder.train.recipe import recipe_from_fields
+
+    base = load_recipe("cpu-lora")
+    recipe, errors = recipe_from_fields(base, {"epochs": "2", "learning_rate": "0.001"})
+    assert errors == [] and recipe is not None
+    assert (recipe.epochs, recipe.learning_rate, recipe.lora_r) == (2, 0.001, base.lora_r)
+
+    recipe, errors = recipe_from_fields(
+        base, {"learning_rate": "5", "lora_r": "many", "epochs": "2"}
+    )
+    assert recipe is None
+    assert [field for field, _ in errors] == ["lora_r", "learning_rate"]
+    assert "less than 1" in dict(errors)["learning_rate"]
+    assert recipe_from_fields(base, {"batch_size": ""})[1][0][0] == "batch_size"  # empty: missing
+    assert recipe_from_fields(base, {"nope": "1"}) == (None, [("nope", "unknown recipe key")])
+    # A rule across fields is reported against the recipe, not a field.
+    _, errors = recipe_from_fields(base, {"lora_r": "1", "lora_alpha": "64"})
+    assert errors and errors[0][0] == "recipe" and "lora_alpha" in errors[0][1]

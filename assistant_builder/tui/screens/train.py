@@ -109,36 +109,20 @@ class TrainScreen(StageScreen):
         self.detect_mode()
 
     def recipe_from_form(self) -> Any:
-        """The recipe with the form's values, validated; shows the problem and returns None."""
-        import yaml
-        from pydantic import ValidationError
-
-        from assistant_builder.train.recipe import Recipe
+        """The recipe with the form's values, validated by the core (the rules of ``--set``);
+        marks the fields with a problem and returns None."""
+        from assistant_builder.train.recipe import recipe_from_fields
 
         if self.base_recipe is None:
             return None
-        values: dict[str, Any] = {}
+        typed = {name: self.query_one(f"#f-{name}", Input).value for name in FIELDS}
+        recipe, errors = recipe_from_fields(self.base_recipe, typed)
+        bad = {field for field, _ in errors}
         for name in FIELDS:
-            raw = self.query_one(f"#f-{name}", Input).value.strip()
-            try:
-                values[name] = yaml.safe_load(raw) if raw else None
-            except yaml.YAMLError:
-                values[name] = raw
-        error = self.query_one("#form-error", Static)
-        for name in FIELDS:
-            self.query_one(f"#f-{name}", Input).remove_class("-invalid")
-        try:
-            recipe = Recipe(**{**self.base_recipe.model_dump(), **values})
-        except ValidationError as e:
-            lines = []
-            for err in e.errors():
-                field = str(err["loc"][0]) if err["loc"] else "recipe"
-                if field in FIELDS:
-                    self.query_one(f"#f-{field}", Input).add_class("-invalid")
-                lines.append(f"{field}: {err['msg']}")
-            error.update("\n".join(lines))
-            return None
-        error.update("")
+            self.query_one(f"#f-{name}", Input).set_class(name in bad, "-invalid")
+        self.query_one("#form-error", Static).update(
+            "\n".join(f"{field}: {msg}" for field, msg in errors)
+        )
         return recipe
 
     @on(Input.Changed)
