@@ -19,6 +19,7 @@ from typing import Any
 from assistant_builder.dataset.out_of_scope import out_of_scope_rows
 from assistant_builder.dataset.paraphrase import DEFAULT_VARIANTS
 from assistant_builder.dataset.questions import GenConfig, QuestionGenerator
+from assistant_builder.dataset.review import overlay_edit
 from assistant_builder.dataset.teacher import TeacherConfig
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
@@ -332,15 +333,9 @@ def build_dataset(
     conversations: list[dict[str, Any]] = []
     for r in rows:
         ex_id = example_id(r["source"] or "", r["q"])
-        q, a, review = " ".join(r["q"].split()), (r["a"] or "").strip(), "new"
-        edit = edits.get(ex_id)
-        if edit:
-            q = edit.get("question", q)
-            a = edit.get("answer", a)
-            review = edit["review"]
-            # The person reviewed an earlier version of the source: ask them to look again.
-            if edit.get("sha256") and edit["sha256"] != r["sha256"] and review != "rejected":
-                review = "stale"
+        q, a, review, edited = overlay_edit(
+            " ".join(r["q"].split()), (r["a"] or "").strip(), "new", edits.get(ex_id), r["sha256"]
+        )
         reason = _duplicate_reason(q, r, seen_norm, seen_raw, seen_sets)
         if not q or not a:
             reason = "empty"
@@ -355,7 +350,7 @@ def build_dataset(
         meta = {
             "id": ex_id,
             "group": r["group"],
-            "how": "edited" if edit and ("question" in edit or "answer" in edit) else r["how"],
+            "how": "edited" if edited else r["how"],
             "review": review,
             **{k: r[k] for k in ("source", "format", "line_start", "line_end", "page", "sha256")},
         }

@@ -4,7 +4,6 @@ approve or reject; rebuild (which also writes questions for prose sections); sta
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -14,63 +13,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static, TextArea
 
+from assistant_builder.dataset.review import Example, review_view
 from assistant_builder.events import Progress
-from assistant_builder.status import display_path
 from assistant_builder.tui.common import StageScreen
-from assistant_builder.workspace import read_jsonl
 
 STATE_STYLE = {"approved": "green", "rejected": "red", "edited": "cyan", "stale": "yellow"}
-
-
-@dataclass
-class Example:
-    id: str
-    question: str
-    answer: str
-    state: str
-    how: str
-    split: str
-    source: str
-    lines: str
-    sha256: str | None
-    has_text_edit: bool
-
-    def matches(self, needle: str) -> bool:
-        return needle in self.question.lower() or needle in self.answer.lower()
-
-
-def load_examples(ws: Any) -> list[Example]:
-    """Built conversations with people's reviews since the build laid over them (the same rule
-    the build applies: the latest review of an example wins)."""
-    from assistant_builder.dataset.build import load_edits
-    from assistant_builder.dataset.conversations import turn_of
-
-    path = ws.dataset_dir / "conversations.jsonl"
-    if not path.is_file():
-        return []
-    edits = load_edits(ws)
-    out = []
-    for row in read_jsonl(path):
-        meta = row.get("meta", {})
-        turn = turn_of(row)
-        q, a = turn.question, turn.answer
-        state, how = meta.get("review", "new"), meta.get("how", "")
-        edit = edits.get(meta.get("id", ""))
-        text_edit = how == "edited"
-        if edit:
-            q, a, state = edit.get("question", q), edit.get("answer", a), edit["review"]
-            if "question" in edit or "answer" in edit:
-                how, text_edit = "edited", True
-        start, end = meta.get("line_start"), meta.get("line_end")
-        lines = "" if start is None else (f"{start}" if end in (None, start) else f"{start}-{end}")
-        out.append(
-            Example(
-                meta.get("id", ""), q, a, state, how, meta.get("split", ""),
-                display_path(ws, meta["source"]) if meta.get("source") else "",
-                lines, meta.get("sha256"), text_edit,
-            )
-        )  # fmt: skip
-    return out
 
 
 class EditScreen(ModalScreen[dict[str, Any] | None]):
@@ -181,7 +128,7 @@ class DatasetScreen(StageScreen):
     def _load(self) -> None:
         from assistant_builder.dataset.redact import row_redactions
 
-        self.examples = load_examples(self.ws)
+        self.examples = review_view(self.ws)
         self.redactions = row_redactions(self.ws)
         for sel_id, values in (
             ("#f-source", sorted({e.source for e in self.examples if e.source})),
