@@ -138,6 +138,16 @@ def _dataset(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> None:
         st.action = "Review, edit, approve or reject examples"
 
 
+def _loss(metrics: dict[str, Any]) -> str:
+    """The loss the adapter ended with: what says whether the answers were learned. The mean
+    over the run (``train_loss``) is shown, named so, only for runs that did not record it."""
+    for key, label in (("last_loss", "final loss"), ("train_loss", "mean loss")):
+        loss = metrics.get(key)
+        if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+            return f" · {label} {loss:.3f}"
+    return ""
+
+
 def _train(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> str | None:
     from assistant_builder.dataset.build import dataset_hash
 
@@ -150,11 +160,8 @@ def _train(ws: Workspace, st: StageStatus, figures: dict[str, int]) -> str | Non
         return None
     run = Run(ws.runs_dir / latest)
     metrics = _tolerant(run.metrics) or {}
-    loss = metrics.get("train_loss")
     st.state = "done"
-    st.detail = f"{plural(len(runs), 'run')} · latest {latest}" + (
-        f" · loss {loss:.3f}" if isinstance(loss, float) else ""
-    )
+    st.detail = f"{plural(len(runs), 'run')} · latest {latest}" + _loss(metrics)
     train_path = ws.dataset_dir / "train.jsonl"
     trained_on = (_tolerant(run.info) or {}).get("dataset_sha256")
     if train_path.is_file() and trained_on and dataset_hash(train_path) != trained_on:

@@ -130,7 +130,7 @@ def add_fake_run(ws: Workspace, run_id: str = RUN_ID) -> Path:
         "dataset_sha256": dataset_hash(ws.dataset_dir / "train.jsonl"),
     }))  # fmt: skip
     (run_dir / "metrics.json").write_text(json.dumps({
-        "run": run_id, "status": "completed", "steps": 12, "train_loss": 1.234,
+        "run": run_id, "status": "completed", "steps": 12, "train_loss": 1.234, "last_loss": 0.012,
         "eval_loss": 1.5, "tokens_per_second": 70.0,
     }))  # fmt: skip
     return run_dir

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.tui_fakes import (
     RUN_ID,
+    FakeEngine,
     add_fake_run,
     fake_start,
     make_app,
@@ -269,6 +271,39 @@ async def test_compare_blind_rating_reveal_undo_and_own_question(tmp_path, monke
         await pilot.pause()
         with RatingStore(ws.ratings_db) as store:
             assert [r["question"] for r in store.ratings()] == ["Is there a dark mode?"]
+
+
+@sync
+async def test_rating_while_answers_stream_says_to_wait(tmp_path, monkeypatch) -> None:
+    import threading
+
+    from assistant_builder.compare.pair import PairAnswerer
+
+    ws = make_fixed_ws(tmp_path, monkeypatch)
+    release = threading.Event()
+
+    class SlowEngine(FakeEngine):
+        def stream(self, question: str, **kw: object) -> Iterator[str]:
+            release.wait(30)  # the answers are still coming
+            yield from super().stream(question, **kw)  # type: ignore[arg-type]
+
+    app = make_app(ws, answerer_factory=lambda w, r: PairAnswerer(w, r, engine=SlowEngine(w)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert "Wait for both answers, then rate them." in messages
+        assert not any("Answer a question first" in m for m in messages)
+        release.set()
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        with RatingStore(ws.ratings_db) as store:
+            assert [r["verdict"] for r in store.ratings()] == ["A"]
 
 
 @sync

@@ -269,7 +269,10 @@ class CompareScreen(StageScreen):
 
     def action_verdict(self, verdict: str) -> None:
         item = self.current()
-        if item is None or item.pair_id is None or self.busy:
+        if self.busy:
+            self.notify("Wait for both answers, then rate them.", severity="warning")
+            return
+        if item is None or item.pair_id is None:
             self.notify("Answer a question first (Enter), then rate it.", severity="warning")
             return
         if item.revealed:
