@@ -12,7 +12,19 @@ from typing import Any
 
 from assistant_builder.cli.output import ProgressRenderer, console, say
 from assistant_builder.errors import UserError
-from assistant_builder.events import Progress
+from assistant_builder.events import (
+    Cancelling,
+    EvalLoss,
+    Event,
+    Mode,
+    Resumed,
+    TrainBegin,
+    TrainError,
+    TrainLog,
+    TrainStarted,
+    TrainWarning,
+    format_eta,
+)
 from assistant_builder.workspace import Workspace
 
 
@@ -128,30 +140,37 @@ class TrainRenderer(ProgressRenderer):
     """The train progress bar (loss, tokens/s, ETA) plus persistent lines for the mode the run
     picked and why, warnings, eval loss per epoch, resume and cancel."""
 
-    def __call__(self, ev: Progress) -> None:
-        d, out = ev.data, self.bar.console
-        if ev.message == "mode":
-            out.print(f"[cyan]mode:[/] {d.get('mode')} ({d.get('why', '')})")
-            for note in d.get("notes") or []:
+    def __enter__(self) -> TrainRenderer:
+        super().__enter__()
+        return self
+
+    def __call__(self, ev: Event) -> None:  # type: ignore[override]
+        out = self.bar.console
+        if isinstance(ev, Mode):
+            out.print(f"[cyan]mode:[/] {ev.mode} ({ev.why})")
+            for note in ev.notes:
                 out.print(f"[cyan]note:[/] {note}")
-        elif ev.message == "warning":
-            out.print(f"[yellow]warning:[/] {d.get('message')}")
-        elif ev.message == "eval":
-            out.print(f"epoch {d.get('epoch') or 0:.0f}: eval loss {d['eval_loss']:.3f}")
-        elif ev.message == "resume":
-            out.print(f"resuming from {d.get('checkpoint')}")
-        elif ev.message == "cancelling":
+        elif isinstance(ev, TrainWarning):
+            out.print(f"[yellow]warning:[/] {ev.message}")
+        elif isinstance(ev, TrainError):
+            out.print(f"[red]error:[/] {ev.message}")
+        elif isinstance(ev, EvalLoss):
+            out.print(f"epoch {ev.epoch or 0:.0f}: eval loss {ev.eval_loss:.3f}")
+        elif isinstance(ev, Resumed):
+            out.print(f"resuming from {ev.checkpoint}")
+        elif isinstance(ev, Cancelling):
             out.print("[yellow]cancelling:[/] saving a checkpoint (Ctrl-C again: stop now)")
-        if ev.message == "log":
-            info = f"loss {d['loss']:.3f}"
-            if d.get("tokens_per_second"):
-                info += f"  {d['tokens_per_second']:.0f} tok/s"
-            if d.get("eta") is not None:
-                eta = int(d["eta"])
-                info += f"  ETA {eta // 60}:{eta % 60:02d}"
-            self.bar.update(self.task, completed=ev.done, total=ev.total, info=info)
-        elif ev.message in ("begin", "started"):
-            super().__call__(ev)
+        elif isinstance(ev, TrainLog):
+            info = f"loss {ev.loss:.3f}"
+            if ev.tokens_per_second:
+                info += f"  {ev.tokens_per_second:.0f} tok/s"
+            if ev.eta_s is not None:
+                info += f"  ETA {format_eta(ev.eta_s)}"
+            self.bar.update(self.task, completed=ev.step, total=ev.max_steps, info=info)
+        elif isinstance(ev, TrainBegin):
+            self.bar.update(self.task, completed=ev.step, total=ev.max_steps, info="begin")
+        elif isinstance(ev, TrainStarted):
+            self.bar.update(self.task, info="started")
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:

@@ -51,19 +51,5 @@ class ProgressRenderer:
         self.bar.__exit__(*exc)
 
     def __call__(self, ev: Progress) -> None:
-        info = ev.message
-        d = ev.data
-        if "loss" in d:
-            info = f"loss {d['loss']:.3f}"
-            if d.get("tokens_per_second"):
-                info += f"  {d['tokens_per_second']:.0f} tok/s"
-            if d.get("eta") is not None:
-                info += f"  ETA {d['eta']:.0f}s"
-        elif "eval_loss" in d:
-            info = f"eval loss {d['eval_loss']:.3f}"
-        elif ev.message == "mode":
-            info = d.get("why", "")
-            self.bar.console.print(f"[cyan]mode:[/] {d.get('mode')} ({info})")
-        elif ev.message == "error":
-            self.bar.console.print(f"[red]error:[/] {d.get('message')}")
-        self.bar.update(self.task, completed=ev.done, total=ev.total, info=info)
+        """A step of a long stage (training has its own renderer: cli.commands.TrainRenderer)."""
+        self.bar.update(self.task, completed=ev.done, total=ev.total, info=ev.message)

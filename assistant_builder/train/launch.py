@@ -24,7 +24,7 @@ from typing import Any
 from assistant_builder.dataset.build import dataset_hash
 from assistant_builder.dataset.conversations import read_conversations
 from assistant_builder.errors import UserError, one_line
-from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.events import Cancelling, OnTrainEvent, TrainStarted, ignore, train_event
 from assistant_builder.runs import Run, open_run
 from assistant_builder.train.recipe import Recipe
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
@@ -227,7 +227,9 @@ def _failure(handle: TrainHandle, error: str | None) -> TrainingFailed:
     return TrainingFailed(f"training run {handle.run_id} failed: {error}{keep}")
 
 
-def follow(handle: TrainHandle, on_event: OnEvent = ignore, poll: float = 0.2) -> dict[str, Any]:
+def follow(
+    handle: TrainHandle, on_event: OnTrainEvent = ignore, poll: float = 0.2
+) -> dict[str, Any]:
     """Relay the child's events until it exits; return metrics.json, or raise TrainingFailed."""
     path = handle.run_dir / "events.jsonl"
     pos = handle.events_from
@@ -248,8 +250,7 @@ def follow(handle: TrainHandle, on_event: OnEvent = ignore, poll: float = 0.2) -
                 kind = ev.pop("event")
                 if kind == "error":
                     error = ev["message"]
-                step, total = ev.get("step"), ev.get("max_steps")
-                on_event(Progress("train", kind, done=step, total=total, data=ev))
+                on_event(train_event(kind, ev))
 
     while handle.process.poll() is None:
         drain()
@@ -295,18 +296,18 @@ def launch(
 
 
 def train(
-    ws: Workspace, recipe: Recipe, on_event: OnEvent = ignore, resume_run: str | None = None
+    ws: Workspace, recipe: Recipe, on_event: OnTrainEvent = ignore, resume_run: str | None = None
 ) -> dict[str, Any]:
     """Run a training to the end and return its metrics (``status`` "completed", or
     "cancelled" after Ctrl-C: a checkpoint is saved and ``resume_run`` continues from it).
     A second Ctrl-C while the checkpoint is being saved stops the child at once."""
     handle = launch(ws, recipe, resume_run)
     run_dir = handle.run_dir
-    on_event(Progress("train", "started", data={"run": handle.run_id, "run_dir": str(run_dir)}))
+    on_event(TrainStarted(handle.run_id, str(run_dir)))
     try:
         return follow(handle, on_event)
     except KeyboardInterrupt:
-        on_event(Progress("train", "cancelling", data={"run": handle.run_id}))
+        on_event(Cancelling(handle.run_id))
         handle.cancel()
         try:
             return follow(handle, on_event)

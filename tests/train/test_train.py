@@ -18,6 +18,7 @@ import pytest
 from support.train_data import conversations, events, recipe, write_jsonl
 
 from assistant_builder.errors import UserError
+from assistant_builder.events import Progress, TrainLog
 from assistant_builder.models.cpu.fast_lora import onednn_linear_works
 from assistant_builder.train.launch import (
     TrainHandle,
@@ -41,9 +42,14 @@ def ws(workspace: Any) -> Any:
     return workspace
 
 
+def _kind(ev: Any) -> str:
+    """A typed event's class name; an untyped one's kind (its message)."""
+    return ev.message if isinstance(ev, Progress) else type(ev).__name__
+
+
 def test_lora_run_end_to_end(ws: Any, tiny_model: str) -> None:
     seen: list[str] = []
-    m = train(ws, recipe(tiny_model), on_event=lambda ev: seen.append(ev.message))
+    m = train(ws, recipe(tiny_model), on_event=lambda ev: seen.append(_kind(ev)))
     assert m["status"] == "completed" and m["mode"] == "lora"
     assert m["steps"] == 6 == m["max_steps"]  # 12 rows / batch 4 x 2 epochs
     run_dir = ws.runs_dir / m["run"]
@@ -71,7 +77,7 @@ def test_lora_run_end_to_end(ws: Any, tiny_model: str) -> None:
     evals = [e for e in evs if e["event"] == "eval"]
     assert [round(e["epoch"]) for e in evals] == [1, 2]  # eval-split loss each epoch
     assert m["eval_loss"] == evals[-1]["eval_loss"]
-    assert {"started", "mode", "begin", "log", "eval", "end"} <= set(seen)
+    assert {"TrainStarted", "Mode", "TrainBegin", "TrainLog", "EvalLoss", "end"} <= set(seen)
 
     # The adapter carries the tokenizer and the very chat template training used.
     adapter = Path(m["adapter"])
@@ -97,7 +103,7 @@ def test_cancel_saves_checkpoint_failure_keeps_it_and_resume_finishes(
     handle = start(run_dir)
 
     def cancel_on_first_step(ev: Any) -> None:
-        if ev.message == "log":
+        if isinstance(ev, TrainLog):
             handle.cancel()
 
     m = follow(handle, cancel_on_first_step)
@@ -215,7 +221,7 @@ def test_follow_relays_only_new_events_of_a_resumed_run(tmp_path: Path) -> None:
     )
     (tmp_path / "metrics.json").write_text("{}")
     time.sleep(0.01)
-    follow(handle, lambda ev: seen.append(ev.message), poll=0.05)
+    follow(handle, lambda ev: seen.append(_kind(ev)), poll=0.05)
     assert seen == []
 
 
@@ -240,3 +246,17 @@ def test_launch_refuses_a_completed_run_and_a_run_without_checkpoint(tmp_path: P
     (run_dir / "metrics.json").write_text('{"status": "cancelled"}')
     launch(ws, resume="r1", start_child=start_child)
     assert started == [(run_dir, True)]
+
+
+def test_event_log_lines_become_typed_events_and_one_eta_format() -> None:
+    from assistant_builder.events import EvalLoss, Mode, format_eta, train_event
+
+    assert train_event("mode", {"mode": "lora", "why": "no CUDA", "notes": ["x"]}) == Mode(
+        "lora", "no CUDA", ("x",)
+    )
+    log = {"step": 3, "max_steps": 9, "loss": 0.5, "tokens_per_second": 70.0, "eta": 125.0}
+    assert train_event("log", log) == TrainLog(3, 9, 0.5, 70.0, 125.0)
+    assert train_event("eval", {"step": 9, "eval_loss": 0.4}) == EvalLoss(9, None, 0.4)
+    other = train_event("end", {"status": "completed"})
+    assert isinstance(other, Progress) and other.message == "end"
+    assert [format_eta(s) for s in (None, 7, 125, 3725)] == ["?", "7s", "2m05s", "1h02m"]

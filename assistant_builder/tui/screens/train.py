@@ -16,19 +16,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
-from assistant_builder.events import Progress
+from assistant_builder.events import EvalLoss, Event, Mode, TrainBegin, TrainLog, format_eta
 from assistant_builder.runs import Run
 from assistant_builder.tui.common import StageScreen
 from assistant_builder.tui.widgets import LossChart
 
 FIELDS = ("epochs", "learning_rate", "lora_r", "max_steps", "batch_size")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 class TrainScreen(StageScreen):
@@ -234,29 +227,28 @@ class TrainScreen(StageScreen):
             metrics = None
         self.app.call_from_thread(self._finished, metrics)
 
-    def _event(self, ev: Progress) -> None:
-        d = ev.data
+    def _event(self, ev: Event) -> None:
         status = self.query_one("#train-status", Static)
-        if ev.message == "mode":
-            self.query_one("#auto", Static).update(f"this run: {d.get('mode')}: {d.get('why')}")
-        elif ev.message == "log" and "loss" in d:
-            self.losses.append(float(d["loss"]))
+        if isinstance(ev, Mode):
+            self.query_one("#auto", Static).update(f"this run: {ev.mode}: {ev.why}")
+        elif isinstance(ev, TrainLog):
+            self.losses.append(ev.loss)
             chart = self.query_one("#loss-chart", LossChart)
             chart.values = list(self.losses)
             chart.border_title = f"loss {self.losses[0]:.3f} → {self.losses[-1]:.3f}"
-            tps = d.get("tokens_per_second")
+            tps = ev.tokens_per_second
             status.update(
-                f"step {d.get('step')}/{d.get('max_steps')} · loss {d['loss']:.3f}"
+                f"step {ev.step}/{ev.max_steps} · loss {ev.loss:.3f}"
                 + (f" · {tps:.0f} tok/s" if tps else "")
-                + f" · ETA {_duration(d.get('eta'))}"
+                + f" · ETA {format_eta(ev.eta_s)}"
             )
-        elif ev.message == "eval" and "eval_loss" in d:
-            self.query_one("#loss-chart").border_subtitle = f"eval loss {d['eval_loss']:.3f}"
-        elif ev.message == "begin":
-            status.update(f"Training: {d.get('max_steps')} steps")
-        if ev.total:
+        elif isinstance(ev, EvalLoss):
+            self.query_one("#loss-chart").border_subtitle = f"eval loss {ev.eval_loss:.3f}"
+        elif isinstance(ev, TrainBegin):
+            status.update(f"Training: {ev.max_steps} steps")
+        if isinstance(ev, (TrainLog, EvalLoss, TrainBegin)) and ev.max_steps:
             self.query_one("#train-progress", ProgressBar).update(
-                total=ev.total, progress=ev.done or 0
+                total=ev.max_steps, progress=ev.step or 0
             )
 
     def _finished(self, metrics: dict[str, Any] | None) -> None:
