@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, ProgressBar, Static
 
 from assistant_builder.errors import one_line
+from assistant_builder.events import OnEvent, Progress
 from assistant_builder.status import STAGES, WorkspaceStatus, workspace_status
+from assistant_builder.tui.messages import StageDone, StageFailed, StageProgress
 
 if TYPE_CHECKING:
     from assistant_builder.tui.app import AssistantBuilderApp
@@ -54,6 +56,10 @@ class StageScreen(Screen[None]):
     STAGE = ""
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.open_stage('home')", "Home")]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._stage_bar: dict[str, str] = {}  # running stage → its progress bar
+
     @property
     def ws(self) -> Workspace:
         return self.abapp.ws
@@ -91,6 +97,59 @@ class StageScreen(Screen[None]):
 
     def fail_from_thread(self, doing: str, e: BaseException) -> None:
         self.app.call_from_thread(self.fail, doing, e)
+
+    # -- running a stage ------------------------------------------------------------------
+    def run_stage(
+        self,
+        stage: str,
+        fn: Callable[[OnEvent], Any],
+        doing: str,
+        bar: str = "#progress",
+        total: int | None = None,
+    ) -> None:
+        """Run the core call ``fn(on_event)`` in a thread worker (one per stage at a time) with
+        the progress bar ``bar`` shown: its events come back as StageProgress messages (see
+        :meth:`stage_progress`), then StageDone, or StageFailed (a notification) — both end in
+        :meth:`stage_done` with the result, or None after a failure."""
+        progress = self.query_one(bar, ProgressBar)
+        progress.remove_class("hidden")
+        progress.update(total=total, progress=0)
+        self._stage_bar[stage] = bar
+
+        def relay(ev: Progress) -> None:
+            self.post_message(StageProgress(stage, ev))
+
+        def work() -> None:
+            try:
+                result = fn(relay)
+            except Exception as e:
+                self.post_message(StageFailed(stage, doing, e))
+                return
+            self.post_message(StageDone(stage, result))
+
+        self.run_worker(work, thread=True, exclusive=True, group=stage)
+
+    def stage_progress(self, stage: str, ev: Progress) -> None:
+        """A Progress event of a running stage: moves its bar (screens add their status line)."""
+        bar = self.query_one(self._stage_bar[stage], ProgressBar)
+        bar.update(total=ev.total, progress=ev.done or 0)
+
+    def stage_done(self, stage: str, result: Any) -> None:
+        """The stage finished (``result`` None after a failure): screens show the outcome."""
+
+    def on_stage_progress(self, message: StageProgress) -> None:
+        self.stage_progress(message.stage, message.event)
+
+    def on_stage_done(self, message: StageDone) -> None:
+        self._stage_finished(message.stage, message.result)
+
+    def on_stage_failed(self, message: StageFailed) -> None:
+        self.fail(message.doing, message.error)
+        self._stage_finished(message.stage, None)
+
+    def _stage_finished(self, stage: str, result: Any) -> None:
+        self.query_one(self._stage_bar.pop(stage), ProgressBar).add_class("hidden")
+        self.stage_done(stage, result)
 
     def guarded(self, doing: str, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the UI thread; an exception becomes a notification, never a crash."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -279,35 +279,23 @@ class DatasetScreen(StageScreen):
     def action_rebuild(self, strategy: str = "template") -> None:
         """Rebuild the split. 'model': the local model writes questions for prose sections
         (slow, so the progress bar counts them); 'template': questions from the headings."""
-        bar = self.query_one("#progress", ProgressBar)
-        bar.remove_class("hidden")
-        bar.update(total=None, progress=0)
-        self.run_build(strategy)
-
-    @work(thread=True, exclusive=True, group="build")
-    def run_build(self, strategy: str) -> None:
         from assistant_builder.dataset.build import BuildOptions, build_dataset
 
-        def on_event(ev: Progress) -> None:
-            self.app.call_from_thread(self._progress, ev)
+        opts = BuildOptions(question_strategy=strategy)
+        self.run_stage(
+            "build",
+            lambda on_event: build_dataset(self.ws, opts, on_event=on_event),
+            "building the dataset",
+        )
 
-        try:
-            opts = BuildOptions(question_strategy=strategy)
-            report = build_dataset(self.ws, opts, on_event=on_event)
-        except Exception as e:
-            self.fail_from_thread("building the dataset", e)
-            self.app.call_from_thread(self._built, None)
-            return
-        self.app.call_from_thread(self._built, report.to_json())
-
-    def _progress(self, ev: Progress) -> None:
-        self.query_one("#progress", ProgressBar).update(total=ev.total, progress=ev.done or 0)
+    def stage_progress(self, stage: str, ev: Progress) -> None:
+        super().stage_progress(stage, ev)
         if ev.message:
             self.query_one("#stats", Static).update(ev.message)
 
-    def _built(self, report: dict[str, Any] | None) -> None:
-        self.query_one("#progress", ProgressBar).add_class("hidden")
-        if report is not None:
+    def stage_done(self, stage: str, result: Any) -> None:
+        if result is not None:
+            report = result.to_json()
             dropped = ", ".join(f"{k} {v}" for k, v in report["dropped"].items()) or "none"
             self.notify(
                 f"{report['train']} train, {report['eval']} eval; dropped: {dropped}",

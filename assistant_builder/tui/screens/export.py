@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -147,37 +147,28 @@ class ExportScreen(StageScreen):
         if not formats:
             self.notify("Choose at least one target (space toggles).", severity="warning")
             return
-        self.query_one("#export", Button).disabled = True
-        bar = self.query_one("#export-progress", ProgressBar)
-        bar.remove_class("hidden")
-        bar.update(total=len(formats), progress=0)
-        self.run_export(run, formats)
-
-    @work(thread=True, exclusive=True, group="export")
-    def run_export(self, run: str, formats: list[str]) -> None:
         from assistant_builder.export.registry import export
 
-        done: list[str] = []
+        self.query_one("#export", Button).disabled = True
+        self.exporting: list[str] = []
+        self.run_stage(
+            "export",
+            lambda on_event: export(self.ws, run, formats, on_event=on_event),
+            "exporting",
+            bar="#export-progress",
+            total=len(formats),
+        )
 
-        def on_event(ev: Progress) -> None:
-            if ev.message.startswith("exporting "):
-                done.append(ev.message)
-            self.app.call_from_thread(self._progress, ev.message, max(len(done) - 1, 0))
-
-        try:
-            result = export(self.ws, run, formats, on_event=on_event)
-        except Exception as e:
-            self.fail_from_thread("exporting", e)
-            result = None
-        self.app.call_from_thread(self._exported, result)
-
-    def _progress(self, message: str, done: int) -> None:
+    def stage_progress(self, stage: str, ev: Progress) -> None:
+        # The bar counts formats done: each "exporting X" starts the next one.
+        if ev.message.startswith("exporting "):
+            self.exporting.append(ev.message)
+        done = max(len(self.exporting) - 1, 0)
         self.query_one("#export-progress", ProgressBar).update(progress=done)
-        self.query_one("#export-status", Static).update(message)
+        self.query_one("#export-status", Static).update(ev.message)
 
-    def _exported(self, result: dict[str, Any] | None) -> None:
+    def stage_done(self, stage: str, result: Any) -> None:
         self.query_one("#export", Button).disabled = False
-        self.query_one("#export-progress", ProgressBar).add_class("hidden")
         self.query_one("#export-status", Static).update("")
         if result is not None:
             self.notify(", ".join(result["exports"]) + " exported and verified", title="Export")

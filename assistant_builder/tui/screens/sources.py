@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -183,39 +183,25 @@ class SourcesScreen(StageScreen):
         if not path.exists():
             self.notify(f"{raw}: no such file or folder", title="Cannot ingest", severity="error")
             return
-        self.query_one("#ingest", Button).disabled = True
-        bar = self.query_one("#progress", ProgressBar)
-        bar.remove_class("hidden")
-        bar.update(total=None, progress=0)
-        self.run_ingest(path)
-
-    @work(thread=True, exclusive=True, group="ingest")
-    def run_ingest(self, path: Path) -> None:
         from assistant_builder.sources.ingest import ingest_paths
 
-        def on_event(ev: Progress) -> None:
-            self.app.call_from_thread(self._progress, ev)
+        self.query_one("#ingest", Button).disabled = True
+        self.run_stage(
+            "ingest", lambda on_event: ingest_paths(self.ws, [path], on_event=on_event), "ingesting"
+        )
 
-        try:
-            report = ingest_paths(self.ws, [path], on_event=on_event)
-        except Exception as e:
-            self.fail_from_thread("ingesting", e)
-            self.app.call_from_thread(self._ingest_done, None)
-            return
-        self.app.call_from_thread(self._ingest_done, report.to_json())
-
-    def _progress(self, ev: Progress) -> None:
-        self.query_one("#progress", ProgressBar).update(total=ev.total, progress=ev.done or 0)
+    def stage_progress(self, stage: str, ev: Progress) -> None:
+        super().stage_progress(stage, ev)
         if ev.message and ev.message != "done":
             text = ev.message.removeprefix("parsing ")
             self.query_one("#sources-status", Static).update(
                 f"parsing {display_path(self.ws, text)}"
             )
 
-    def _ingest_done(self, report: dict[str, Any] | None) -> None:
+    def stage_done(self, stage: str, result: Any) -> None:
         self.query_one("#ingest", Button).disabled = False
-        self.query_one("#progress", ProgressBar).add_class("hidden")
-        if report is not None:
+        if result is not None:
+            report = result.to_json()
             self.abapp.last_ingest = report
             skipped = len(report["skipped"])
             self.notify(
