@@ -163,7 +163,9 @@ def add_compare(sub: Subparsers) -> None:
     )
     sp.add_argument("--ask", action="append", metavar="QUESTION", help="a question (repeatable)")
     sp.add_argument(
-        "--max-new-tokens", type=int, help="answer budget (default: from references and trained answers)"
+        "--max-new-tokens",
+        type=int,
+        help="answer budget (default: from references and trained answers)",
     )
     sp.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     sp.add_argument("--temperature", type=float, default=0.7, help="with --sample")
@@ -205,7 +207,9 @@ def add_eval(sub: Subparsers) -> None:
         "--details", action="store_true", help="per-question table (and rows in --json)"
     )
     sp.add_argument(
-        "--max-new-tokens", type=int, help="answer budget (default: from references and trained answers)"
+        "--max-new-tokens",
+        type=int,
+        help="answer budget (default: from references and trained answers)",
     )
 
 
