@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from assistant_builder.errors import one_line
-from assistant_builder.events import OnEvent, Progress
+from assistant_builder.events import Progress
 from assistant_builder.status import STAGES, WorkspaceStatus, workspace_status
 from assistant_builder.tui.messages import StageDone, StageFailed, StageProgress
 
@@ -102,7 +102,7 @@ class StageScreen(Screen[None]):
     def run_stage(
         self,
         stage: str,
-        fn: Callable[[OnEvent], Any],
+        fn: Callable[[Callable[[Any], None]], Any],
         doing: str,
         bar: str = "#progress",
         total: int | None = None,
@@ -116,7 +116,7 @@ class StageScreen(Screen[None]):
         progress.update(total=total, progress=0)
         self._stage_bar[stage] = bar
 
-        def relay(ev: Progress) -> None:
+        def relay(ev: Any) -> None:
             self.post_message(StageProgress(stage, ev))
 
         def work() -> None:
@@ -129,10 +129,12 @@ class StageScreen(Screen[None]):
 
         self.run_worker(work, thread=True, exclusive=True, group=stage)
 
-    def stage_progress(self, stage: str, ev: Progress) -> None:
-        """A Progress event of a running stage: moves its bar (screens add their status line)."""
-        bar = self.query_one(self._stage_bar[stage], ProgressBar)
-        bar.update(total=ev.total, progress=ev.done or 0)
+    def stage_progress(self, stage: str, ev: Any) -> None:
+        """An event of a running stage: a Progress moves its bar (screens add their status
+        line; the Train screen reads typed training events)."""
+        if isinstance(ev, Progress):
+            bar = self.query_one(self._stage_bar[stage], ProgressBar)
+            bar.update(total=ev.total, progress=ev.done or 0)
 
     def stage_done(self, stage: str, result: Any) -> None:
         """The stage finished (``result`` None after a failure): screens show the outcome."""

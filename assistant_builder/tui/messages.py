@@ -7,15 +7,15 @@ from typing import Any
 
 from textual.message import Message
 
-from assistant_builder.events import Progress
+from assistant_builder.events import Event
 
 
 class StageProgress(Message):
-    """A core Progress event of a running stage."""
+    """A core event of a running stage: a Progress, or a typed training event."""
 
     bubble = False
 
-    def __init__(self, stage: str, event: Progress) -> None:
+    def __init__(self, stage: str, event: Event) -> None:
         super().__init__()
         self.stage = stage
         self.event = event

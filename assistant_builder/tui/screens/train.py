@@ -16,7 +16,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
-from assistant_builder.events import EvalLoss, Event, Mode, TrainBegin, TrainLog, format_eta
+from assistant_builder.events import (
+    EvalLoss,
+    Event,
+    Mode,
+    OnTrainEvent,
+    TrainBegin,
+    TrainLog,
+    TrainStarted,
+    format_eta,
+)
 from assistant_builder.runs import Run
 from assistant_builder.tui.common import StageScreen
 from assistant_builder.tui.widgets import LossChart
@@ -206,30 +215,29 @@ class TrainScreen(StageScreen):
     def _begin(self, recipe: Any, resume_run: str | None) -> None:
         self.losses = []
         self.query_one("#loss-chart", LossChart).values = []
-        bar = self.query_one("#train-progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        bar.remove_class("hidden")
         self.query_one("#train-status", Static).update("Starting the training process…")
         self._set_running(True)
-        self.run_training(recipe, resume_run)
+        self.run_stage(
+            "train",
+            lambda on_event: self._train(recipe, resume_run, on_event),
+            "training",
+            bar="#train-progress",
+        )
 
-    @work(thread=True, exclusive=True, group="train")
-    def run_training(self, recipe: Any, resume_run: str | None) -> None:
+    def _train(self, recipe: Any, resume_run: str | None, on_event: OnTrainEvent) -> Any:
+        """In the worker: the core's launch, then follow the child's events to the end."""
         from assistant_builder.train.launch import follow, launch
 
-        try:
-            start_child = self.abapp.start_training
-            self.handle = launch(self.ws, recipe, resume_run, start_child=start_child)
-            self.app.call_from_thread(self._fill_history)
-            metrics = follow(self.handle, lambda ev: self.app.call_from_thread(self._event, ev))
-        except Exception as e:
-            self.fail_from_thread("training", e)
-            metrics = None
-        self.app.call_from_thread(self._finished, metrics)
+        start_child = self.abapp.start_training
+        self.handle = launch(self.ws, recipe, resume_run, start_child=start_child)
+        on_event(TrainStarted(self.handle.run_id, str(self.handle.run_dir)))
+        return follow(self.handle, on_event)
 
-    def _event(self, ev: Event) -> None:
+    def stage_progress(self, stage: str, ev: Event) -> None:
         status = self.query_one("#train-status", Static)
-        if isinstance(ev, Mode):
+        if isinstance(ev, TrainStarted):
+            self._fill_history()
+        elif isinstance(ev, Mode):
             self.query_one("#auto", Static).update(f"this run: {ev.mode}: {ev.why}")
         elif isinstance(ev, TrainLog):
             self.losses.append(ev.loss)
@@ -251,10 +259,9 @@ class TrainScreen(StageScreen):
                 total=ev.max_steps, progress=ev.step or 0
             )
 
-    def _finished(self, metrics: dict[str, Any] | None) -> None:
+    def stage_done(self, stage: str, metrics: Any) -> None:
         self.handle = None
         self._set_running(False)
-        self.query_one("#train-progress", ProgressBar).add_class("hidden")
         status = self.query_one("#train-status", Static)
         if metrics is not None:
             loss = metrics.get("train_loss")
