@@ -238,6 +238,7 @@ class CompareScreen(StageScreen):
             texts[pane] += text
             self.app.call_from_thread(self._stream_to, pane, texts[pane] or "…")
 
+        self.app.call_from_thread(self._stream_to, "a", "…")  # the model may load first
         try:
             if self.answerer is None:
                 self.answerer = self.abapp.answerer_factory(self.ws, run_id)
