@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from assistant_builder.compare.answers import open_engine, resolve_sides, stream_answer, with_budget
 from assistant_builder.compare.questions import Question
 from assistant_builder.models.engine import GenSettings
-from assistant_builder.runs import BASE, side_name
+from assistant_builder.runs import side_name
 
 if TYPE_CHECKING:
     from assistant_builder.compare.ratings import BlindPair, RatingStore
@@ -82,6 +82,3 @@ class PairAnswerer:
             if cache is not None:
                 cache.close()
             self._engine = None
-
-
-__all__ = ["BASE", "PairAnswerer", "draw_swapped"]
