@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant_builder.dataset.conversations import turn_of
-from assistant_builder.status import display_path
 from assistant_builder.workspace import read_jsonl
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ class Example:
     state: str
     how: str
     split: str
-    source: str  # as short as it can be said (see status.display_path)
+    source: str  # the source file, as the build recorded it
     lines: str
     sha256: str | None
     has_text_edit: bool
@@ -71,7 +70,7 @@ def review_view(ws: Workspace) -> list[Example]:
             turn.question, turn.answer, meta.get("review", "new"),
             edits.get(meta.get("id", "")), meta.get("sha256"),
         )  # fmt: skip
-        source = display_path(ws, meta["source"]) if meta.get("source") else ""
+        source = str(meta.get("source") or "")
         out.append(
             Example(
                 meta.get("id", ""), q, a, state, "edited" if edited else how,

@@ -15,6 +15,7 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select
 
 from assistant_builder.dataset.review import Example, review_view
 from assistant_builder.events import Progress
+from assistant_builder.status import display_path
 from assistant_builder.tui.common import StageScreen
 
 STATE_STYLE = {"approved": "green", "rejected": "red", "edited": "cyan", "stale": "yellow"}
@@ -129,6 +130,8 @@ class DatasetScreen(StageScreen):
         from assistant_builder.dataset.redact import row_redactions
 
         self.examples = review_view(self.ws)
+        for ex in self.examples:  # sources as short as they can be said on screen
+            ex.source = display_path(self.ws, ex.source) if ex.source else ""
         self.redactions = row_redactions(self.ws)
         for sel_id, values in (
             ("#f-source", sorted({e.source for e in self.examples if e.source})),
