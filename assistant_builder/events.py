@@ -88,9 +88,16 @@ class TrainError:
 
 
 TrainEvent = (
-    TrainStarted | Mode | TrainBegin | TrainLog | EvalLoss | TrainWarning | Resumed | Cancelling
+    TrainStarted
+    | Mode
+    | TrainBegin
+    | TrainLog
+    | EvalLoss
+    | TrainWarning
+    | Resumed
+    | Cancelling
     | TrainError
-)  # fmt: skip
+)
 Event = Progress | TrainEvent
 OnTrainEvent = Callable[[Event], None]
 
@@ -103,8 +110,13 @@ def train_event(kind: str, d: dict[str, Any]) -> Event:
     if kind == "begin":
         return TrainBegin(d.get("max_steps"), d.get("step") or 0)
     if kind == "log" and "loss" in d:
-        return TrainLog(d.get("step") or 0, d.get("max_steps"), float(d["loss"]),
-                        d.get("tokens_per_second"), d.get("eta"))  # fmt: skip
+        return TrainLog(
+            d.get("step") or 0,
+            d.get("max_steps"),
+            float(d["loss"]),
+            d.get("tokens_per_second"),
+            d.get("eta"),
+        )
     if kind == "eval" and "eval_loss" in d:
         return EvalLoss(d.get("step"), d.get("max_steps"), float(d["eval_loss"]), d.get("epoch"))
     if kind == "warning":

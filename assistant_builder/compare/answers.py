@@ -137,16 +137,20 @@ def _answer_all(
         on_event(Progress("compare", f"answering as {side}", done=0, total=len(qs)))
         if on_piece is None:
             answers[side] = engine.answer(
-                [q.question for q in qs], system_prompt=system_prompt, adapter=side,
-                settings=settings, on_event=on_event,
-            )  # fmt: skip
+                [q.question for q in qs],
+                system_prompt=system_prompt,
+                adapter=side,
+                settings=settings,
+                on_event=on_event,
+            )
             continue
         name = side_name(side)
         answers[side] = []
         for q in qs:
             piece = functools.partial(on_piece, name)
-            answers[side].append(stream_answer(engine, q.question, side, settings,
-                                               system_prompt, piece))  # fmt: skip
+            answers[side].append(
+                stream_answer(engine, q.question, side, settings, system_prompt, piece)
+            )
             on_piece(name, "\n")
     return answers
 
@@ -214,10 +218,12 @@ def _judge(
     on_event(Progress("compare", "asking the LLM judge"))
     verdict: dict[str, Any] = judge_pairs(
         judge,
-        [(q.question, q.reference or "", a.text, b.text)
-         for q, a, b in zip(qs, answers[sides.run_id], answers[sides.baseline], strict=True)],
+        [
+            (q.question, q.reference or "", a.text, b.text)
+            for q, a, b in zip(qs, answers[sides.run_id], answers[sides.baseline], strict=True)
+        ],
         on_event=on_event,
-    )  # fmt: skip
+    )
     for row, vote in zip(rows, verdict.pop("items"), strict=True):
         row["judge"] = vote
     return verdict
@@ -240,8 +246,9 @@ def store_pairs(
             if la.text == ra.text or (q.question, la.text, ra.text) in seen:
                 continue
             seen.add((q.question, la.text, ra.text))
-            items.append((q.question, q.reference or "", q.source, left[0], la.text, right[0],
-                          ra.text))  # fmt: skip
+            items.append(
+                (q.question, q.reference or "", q.source, left[0], la.text, right[0], ra.text)
+            )
         if items:
             store.add_pairs(items)
     return len(items)

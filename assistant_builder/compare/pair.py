@@ -67,13 +67,20 @@ class PairAnswerer:
         for pane, side in (("a", tuned if swapped else base), ("b", base if swapped else tuned)):
             on_piece(pane, "")
             to_pane = functools.partial(on_piece, pane)
-            answer = stream_answer(engine, question.question, side, settings, system_prompt,
-                                   to_pane)  # fmt: skip
+            answer = stream_answer(
+                engine, question.question, side, settings, system_prompt, to_pane
+            )
             texts[side] = answer.text
         return store.add_pair(
-            question.question, question.reference or "", question.source,
-            side_name(base), texts[base], side_name(tuned), texts[tuned], swapped=swapped,
-        )  # fmt: skip
+            question.question,
+            question.reference or "",
+            question.source,
+            side_name(base),
+            texts[base],
+            side_name(tuned),
+            texts[tuned],
+            swapped=swapped,
+        )
 
     def close(self) -> None:
         """Free the weights and close the answer cache."""

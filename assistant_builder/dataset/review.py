@@ -67,15 +67,25 @@ def review_view(ws: Workspace) -> list[Example]:
         meta = turn.meta
         how = meta.get("how", "")
         q, a, state, edited = overlay_edit(
-            turn.question, turn.answer, meta.get("review", "new"),
-            edits.get(meta.get("id", "")), meta.get("sha256"),
-        )  # fmt: skip
+            turn.question,
+            turn.answer,
+            meta.get("review", "new"),
+            edits.get(meta.get("id", "")),
+            meta.get("sha256"),
+        )
         source = str(meta.get("source") or "")
         out.append(
             Example(
-                meta.get("id", ""), q, a, state, "edited" if edited else how,
-                meta.get("split", ""), source, _lines(meta), meta.get("sha256"),
+                meta.get("id", ""),
+                q,
+                a,
+                state,
+                "edited" if edited else how,
+                meta.get("split", ""),
+                source,
+                _lines(meta),
+                meta.get("sha256"),
                 edited or how == "edited",
             )
-        )  # fmt: skip
+        )
     return out

@@ -174,8 +174,9 @@ def recipe_from_fields(
     try:
         return Recipe(**{**base.model_dump(), **values}), []
     except ValidationError as e:
-        return None, [(str(err["loc"][0]) if err["loc"] else "recipe", err["msg"])
-                      for err in e.errors()]  # fmt: skip
+        return None, [
+            (str(err["loc"][0]) if err["loc"] else "recipe", err["msg"]) for err in e.errors()
+        ]
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
