@@ -26,6 +26,7 @@ from assistant_builder.dataset.conversations import read_conversations
 from assistant_builder.errors import UserError, one_line
 from assistant_builder.events import Cancelling, OnTrainEvent, TrainStarted, ignore, train_event
 from assistant_builder.runs import Run, open_run
+from assistant_builder.train import distributed
 from assistant_builder.train.recipe import Recipe
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
 
@@ -44,12 +45,18 @@ class TrainHandle:
     def cancel(self) -> None:
         """Ask the child to save a checkpoint and stop at the end of the current step."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if distributed.is_launched(self.run_dir):
+                distributed.request_stop(self.run_dir)  # ranks must stop at the same step
+            else:
+                self.process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         """Stop the child now, without saving (what was checkpointed before stays)."""
         if self.process.poll() is None:
-            self.process.kill()
+            if distributed.is_launched(self.run_dir):
+                distributed.kill_all(self.process)
+            else:
+                self.process.kill()
 
 
 # -- helpers shared with the child process (light: no torch import) -----------------------------
@@ -149,6 +156,7 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
     import yaml
 
     ws.require()
+    distributed.check_world(recipe)
     train_path = ws.dataset_dir / "train.jsonl"
     if not train_path.is_file() or train_path.stat().st_size == 0:
         raise UserError("no training data (run `assistant-builder dataset` first)")
@@ -180,8 +188,10 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
             "base_model": recipe.base_model,
             "dataset_sha256": dataset_hash(train_path),
             "environment": _environment(),
+            "world": distributed.world(recipe),
         },
     )
+    distributed.write_config(run_dir, recipe)
     return run_id, run_dir
 
 
@@ -193,9 +203,10 @@ def start(run_dir: Path, resume: bool = False) -> TrainHandle:
     events = run_dir / "events.jsonl"
     # A resumed run appends to the same log: relay only this attempt's events.
     events_from = events.stat().st_size if events.is_file() else 0
+    cmd = distributed.worker_command(run_dir)  # accelerate's launcher for several processes
     log = open(run_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant_builder.train.worker", str(run_dir)],
+        cmd,
         stdout=log,
         stderr=subprocess.STDOUT,
         # Own process group: a Ctrl-C in the terminal reaches us, and we decide how to stop it.
@@ -214,6 +225,8 @@ def _failure(handle: TrainHandle, error: str | None) -> TrainingFailed:
             if code == -signal.SIGKILL
             else ""
         )
+    if error is None:
+        error = distributed.explain_failure(handle.run_dir)
     if error is None:
         log = handle.run_dir / "worker.log"
         lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []

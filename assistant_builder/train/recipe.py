@@ -96,6 +96,30 @@ class Recipe(BaseModel):
     threads: int | None = Field(
         None, ge=1, description="CPU threads for torch (default: all cores)."
     )
+    # Several processes, GPUs or machines (train/distributed.py launches them with accelerate).
+    processes: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Training processes per machine: one per GPU, or up to one per CPU core. "
+        "Each takes batch_size rows a step, so the effective batch is batch_size x grad_accum "
+        "x processes x nodes.",
+    )
+    strategy: Literal["ddp", "fsdp", "deepspeed"] = Field(
+        "ddp",
+        description="How several processes share the work: ddp (a full copy each, gradients "
+        "averaged), fsdp (weights sharded across GPUs: models that do not fit one), deepspeed "
+        "(ZeRO stage 2; needs the deepspeed package).",
+    )
+    nodes: int = Field(1, ge=1, le=1024, description="Machines taking part in the run.")
+    main_address: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.:\[\]-]+:[0-9]{1,5}$",
+        description="HOST:PORT of machine 0, which every machine can reach (nodes > 1).",
+    )
+    join_timeout: int = Field(
+        300, ge=5, le=86400, description="Seconds to wait for every machine to join the run."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:
@@ -113,6 +137,8 @@ class Recipe(BaseModel):
                     f"optimizer {self.optimizer!r} is not a transformers optimizer "
                     f"(e.g. {', '.join(sorted(_COMMON_OPTIMIZERS))})"
                 )
+        if self.nodes > 1 and not self.main_address:
+            raise ValueError("nodes > 1 needs main_address=HOST:PORT of machine 0")
         return self
 
 

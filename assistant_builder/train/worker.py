@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.dataset.conversations import read_conversations
+from assistant_builder.train import distributed
 from assistant_builder.train.launch import (
     describe_failure,
     last_checkpoint,
@@ -227,9 +229,11 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
 
     from assistant_builder.models.loading import load_tokenizer
 
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
+    threads = recipe.threads or distributed.threads_per_process()
+    if threads:
+        torch.set_num_threads(threads)
     cuda = torch.cuda.is_available()
+    distributed.prepare_device(cuda)
     mode, why = resolve_mode(recipe, cuda)
     tokenizer = load_tokenizer(recipe.base_model)
     model = _load_model(recipe, mode, cuda)
@@ -249,13 +253,19 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         has_eval=eval_ds is not None,
         optim=optim,
     )
-    callbacks: list[Any] = [_progress_callback(recipe, log)]
+    # The shared stop decision comes first: the progress callback acts on it.
+    callbacks: list[Any] = [
+        distributed.stop_callback(run_dir, _STOP),
+        _progress_callback(recipe, log),
+    ]
     if config.load_best_model_at_end:
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(recipe.early_stopping_patience or 1))
-    # On CUDA TRL's Triton LM-head kernel already scores only the answer positions.
-    cls = SFTTrainer if cuda else selective_loss_trainer()
+    # On CUDA TRL's Triton LM-head kernel already scores only the answer positions. The
+    # selective loss calls the backbone past the model's forward, which DDP needs to see to
+    # average the gradients: several processes take TRL's loss.
+    cls = SFTTrainer if cuda or distributed.world_size() > 1 else selective_loss_trainer()
     trainer = cls(
         model=model,
         args=config,
@@ -271,6 +281,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         ),
         callbacks=callbacks,
     )
+    distributed.tune_trainer(trainer)
     if not cuda:
         _cpu_speedups(trainer, recipe, mode, log)
     return trainer, mode
@@ -335,7 +346,8 @@ def _progress_callback(recipe: Recipe, log: EventLog) -> Any:
 def run(run_dir: Path) -> int:
     """Train the run in ``run_dir``; 0 when it completed or was cancelled, 1 on failure (the
     reason is the last ``error`` event)."""
-    log = EventLog(run_dir / "events.jsonl")
+    # Rank 0 speaks for a run on several processes (train/distributed.py).
+    log = EventLog(run_dir / "events.jsonl" if distributed.is_main() else Path(os.devnull))
     resume = (run_dir / "RESUME").is_file()
     recipe: Recipe | None = None
     try:
@@ -349,11 +361,10 @@ def run(run_dir: Path) -> int:
         seconds = time.time() - t0
         state = trainer.state
         cancelled = _STOP["requested"]
+        rows = distributed.rows_per_rank(run_dir)
         adapter = run_dir / "adapter"
-        trainer.model.save_pretrained(str(adapter))
-        # The tokenizer (with its chat template) travels with the adapter, so inference and
-        # export format prompts exactly as training did.
-        trainer.processing_class.save_pretrained(str(adapter))
+        if not distributed.save_adapter(trainer, adapter):
+            return 0  # not rank 0: rank 0 writes the metrics
         tokens = state.num_input_tokens_seen or 0
         losses = [h["loss"] for h in state.log_history if "loss" in h]
         evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
@@ -380,6 +391,8 @@ def run(run_dir: Path) -> int:
             "tokens_per_second": (tokens - _RATE["tokens0"]) / seconds if seconds > 0 else None,
             "adapter": str(adapter),
             "checkpoint": (c.name if (c := last_checkpoint(run_dir)) else None),
+            **distributed.world(recipe),
+            "rows_per_rank": rows,
         }
         if metrics["train_loss"] is not None and not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(
@@ -394,6 +407,8 @@ def run(run_dir: Path) -> int:
         return 0
     except Exception as e:
         log.emit("error", message=describe_failure(e, recipe), traceback=traceback.format_exc())
+        if not distributed.is_main():  # its events go nowhere: worker.log keeps the cause
+            traceback.print_exc()
         return 1
 
 
