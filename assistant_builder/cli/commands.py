@@ -17,6 +17,7 @@ from assistant_builder.events import (
     EvalLoss,
     Event,
     Mode,
+    Progress,
     Resumed,
     TrainBegin,
     TrainError,
@@ -140,12 +141,24 @@ class TrainRenderer(ProgressRenderer):
     """The train progress bar (loss, tokens/s, ETA) plus persistent lines for the mode the run
     picked and why, warnings, eval loss per epoch, resume and cancel."""
 
+    def __init__(self, *args: Any, nodes: int = 1, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.nodes = nodes
+
     def __enter__(self) -> TrainRenderer:
         super().__enter__()
         return self
 
     def __call__(self, ev: Event) -> None:  # type: ignore[override]
         out = self.bar.console
+        if isinstance(ev, TrainStarted) and self.nodes > 1:
+            self._other_machines(Path(ev.run_dir))
+        if isinstance(ev, Progress) and ev.message == "world":
+            d = ev.data
+            out.print(
+                f"[cyan]world:[/] {d['processes']} process(es) x {d['nodes']} machine(s), "
+                f"{d['strategy']}, effective batch {d['effective_batch']}"
+            )
         if isinstance(ev, Mode):
             out.print(f"[cyan]mode:[/] {ev.mode} ({ev.why})")
             for note in ev.notes:
@@ -172,22 +185,42 @@ class TrainRenderer(ProgressRenderer):
         elif isinstance(ev, TrainStarted):
             self.bar.update(self.task, info="started")
 
+    def _other_machines(self, run_dir: Path) -> None:
+        from assistant_builder.train import distributed
+        from assistant_builder.train.recipe import load_recipe
+
+        recipe = load_recipe(str(run_dir / "recipe.yaml"))
+        self.bar.console.print(
+            f"[cyan]waiting for {self.nodes - 1} more machine(s)[/] "
+            f"(up to {recipe.join_timeout} s); on machine R (1..{self.nodes - 1}) run: "
+            f"{distributed.machine_command(run_dir, recipe)}"
+        )
+
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.train.launch import TrainingFailed, train
     from assistant_builder.train.recipe import load_recipe
 
     ws = Workspace(args.workspace).require()
+    world = [
+        f"{key}={value}"
+        for key, value in (
+            ("processes", args.processes),
+            ("nodes", args.nodes),
+            ("main_address", args.main_address),
+        )
+        if value is not None
+    ]
     if args.resume:
-        if args.set or args.recipe:
+        if args.set or args.recipe or world:
             raise UserError("--resume continues a run with its own recipe; drop --recipe/--set")
         recipe = load_recipe(str(ws.run_dir(args.resume) / "recipe.yaml"))
         say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
     else:
-        recipe = load_recipe(args.recipe or ws.load_settings().recipe, args.set)
+        recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *world])
         say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
     try:
-        with TrainRenderer("train") as bar:
+        with TrainRenderer("train", nodes=recipe.nodes) as bar:
             metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
     except TrainingFailed as e:
         raise UserError(str(e)) from None

@@ -150,6 +150,17 @@ def add_train(sub: Subparsers) -> None:
         help="override a recipe field, e.g. --set epochs=2 (repeatable)",
     )
     sp.add_argument("--resume", metavar="RUN", help="continue run RUN from its last checkpoint")
+    sp.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="training processes on this machine, one per GPU (or per CPU core), launched "
+        "with accelerate; the same as --set processes=N",
+    )
+    sp.add_argument("--nodes", type=int, metavar="M", help="machines taking part (--set nodes=M)")
+    sp.add_argument(
+        "--main-address", metavar="HOST:PORT", help="machine 0, reachable from every machine"
+    )
 
 
 def add_compare(sub: Subparsers) -> None:

@@ -353,6 +353,8 @@ def run(run_dir: Path) -> int:
     try:
         recipe = load_recipe(str(run_dir / "recipe.yaml"))
         trainer, mode = build_trainer(run_dir, recipe, log)
+        if distributed.world_size() > 1:
+            log.emit("world", **distributed.world(recipe))
         t0 = time.time()
         ckpt = last_checkpoint(run_dir) if resume else None
         if ckpt is not None:

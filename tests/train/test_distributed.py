@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,13 @@ def test_accelerate_config_per_strategy(tmp_path: Path) -> None:
 
     distributed.write_config(tmp_path, r)
     assert load_config_from_file(str(tmp_path / distributed.CONFIG)).num_processes == 16
+
+
+def test_cli_refuses_more_processes_than_the_machine_has(ws: Any, tiny_model: str) -> None:
+    cmd = [sys.executable, "-m", "assistant_builder", "--workspace", str(ws.root)]
+    args = ["train", "--processes", "1000", "--set", f"base_model={tiny_model}", "--json"]
+    r = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "processes=1000 but this machine has" in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert not ws.runs_dir.exists() or not any(ws.runs_dir.iterdir())
