@@ -291,7 +291,12 @@ def _try_flash_attention(model: Any) -> bool:
     try:
         model.set_attn_implementation("flash_attention_2")
     except (ImportError, ValueError):
-        return False
+        # Without the flash-attn wheel: torch's own varlen flash kernel (models/gpu).
+        from assistant_builder.models.gpu import varlen_attention
+
+        if not varlen_attention.available():
+            return False
+        model.set_attn_implementation(varlen_attention.register())
     return True
 
 
