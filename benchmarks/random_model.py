@@ -43,10 +43,26 @@ SHAPES: dict[str, dict[str, Any] | None] = {
         "pad_token_id": 2,
     },
 }
+# Qwen2.5-1.5B- and -3B-Instruct's config.json the same way (the GPU benchmark's shapes).
+SHAPES["qwen2.5-1.5b"] = {
+    **SHAPES["qwen2.5-0.5b"],  # type: ignore[dict-item]
+    "hidden_size": 1536,
+    "intermediate_size": 8960,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 12,
+}
+SHAPES["qwen2.5-3b"] = {
+    **SHAPES["qwen2.5-0.5b"],  # type: ignore[dict-item]
+    "hidden_size": 2048,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 16,
+}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 
 
-def make(source: Path, target: Path, shape: str, keep_marker: bool) -> int:
+def make(source: Path, target: Path, shape: str, keep_marker: bool, dtype: str = "float32") -> int:
+    """Write the random-weight model; ``dtype="bfloat16"`` halves the files of large shapes."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -59,10 +75,10 @@ def make(source: Path, target: Path, shape: str, keep_marker: bool) -> int:
             shutil.copy(source / name, target / name)
     config = SHAPES[shape]
     if config is not None:
-        (target / "config.json").write_text(json.dumps({**config, "dtype": "float32"}))
+        (target / "config.json").write_text(json.dumps({**config, "dtype": dtype}))
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(
-        AutoConfig.from_pretrained(target), dtype=torch.float32
+        AutoConfig.from_pretrained(target), dtype=getattr(torch, dtype)
     )
     model.save_pretrained(target)
     return sum(p.numel() for p in model.parameters())

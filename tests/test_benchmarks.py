@@ -231,3 +231,35 @@ def test_step_breakdown_times_every_frozen_matmul(
     parts = res["buckets"]
     assert parts["attention (per-row SDPA, forward + backward)"] > 0
     assert parts["frozen matmuls (oneDNN)"] > parts["LoRA products + fused-layer overhead"] > 0
+
+
+def test_gpu_mfu_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU script's MFU: dense bf16 peaks by device name, QLoRA FLOPs per token, per GPU."""
+    mod = _load("gpu", monkeypatch)
+    assert mod.peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert mod.peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert mod.peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
+    assert mod.peak_flops("NVIDIA A10G") == 125e12 and mod.peak_flops("NVIDIA L40S") == 362e12
+    assert mod.peak_flops("Tesla T4") is None and mod.mfu(1000.0, 1e9, None) is None
+    config = {
+        "hidden_size": 4,
+        "intermediate_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "vocab_size": 10,
+    }
+    # matmul weights 16+8+8+16+32+32+32 = 144, LM head 40: 4 x 184; LoRA r=1 on the seven
+    # projections: 6 x 64; attention 6 x 4 x (3*4 + 1*2) over 4 tokens.
+    assert mod.flops_per_token(config, [3, 1], lora_r=1) == 4 * 184 + 6 * 64 + 84
+    assert mod.mfu(1000.0, 1e9, 1e12, gpus=2) == pytest.approx(0.5)
+    assert mod.scaling_counts(1) == [1] and mod.scaling_counts(8) == [1, 2, 4, 8]
+    assert mod.scaling_counts(6) == [1, 2, 4, 6]
+    # Every shape the script offers has a recipe and a random-weight config.
+    shapes = _load("random_model", monkeypatch).SHAPES
+    for shape, recipe in mod.SHAPE_RECIPES.items():
+        assert (
+            shapes[shape]["hidden_size"] > 0
+            and (BENCH.parent / "recipes" / f"{recipe}.yaml").is_file()
+        )
+    assert shapes["qwen2.5-3b"]["num_hidden_layers"] == 36
