@@ -20,10 +20,10 @@ processes; the command on the first line of the run's ``accelerate_config.yaml``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -223,11 +223,19 @@ def request_stop(run_dir: Path) -> None:
 
 
 def kill_all(process: subprocess.Popen[bytes]) -> None:
-    """The launcher and its workers: they share the process group the launcher leads."""
+    """The launcher and its workers, now. torchrun starts each worker in a session of its own,
+    so neither a signal to the launcher's process group nor the launcher's death reaches them:
+    they are found as its descendants first."""
+    import psutil  # accelerate's own dependency
+
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        workers = []
+    process.kill()
+    for w in workers:
+        with contextlib.suppress(psutil.Error):
+            w.kill()
 
 
 _JOINED = re.compile(r"Timed out after (\d+) seconds waiting for clients\. (\d+)/(\d+) clients")

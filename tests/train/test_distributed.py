@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,27 @@ def test_cli_refuses_more_processes_than_the_machine_has(ws: Any, tiny_model: st
     assert "processes=1000 but this machine has" in r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     assert not ws.runs_dir.exists() or not any(ws.runs_dir.iterdir())
+
+
+def test_kill_reaches_workers_in_sessions_of_their_own(tmp_path: Path) -> None:
+    """As torchrun starts them: a second Ctrl-C must not leave workers training."""
+    import psutil
+
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(w.pid))\n"
+        "time.sleep(120)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    for _ in range(300):
+        if pid_file.is_file() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    worker = psutil.Process(int(pid_file.read_text()))
+    distributed.kill_all(launcher)  # type: ignore[arg-type]
+    launcher.wait(timeout=30)
+    worker.wait(timeout=30)
+    assert not worker.is_running()
