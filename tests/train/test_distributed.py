@@ -26,8 +26,9 @@ from assistant_builder.train.recipe import load_recipe
 ROWS = 16
 # The two-process loss is TRL's (DDP needs the model's forward), the reference's the selective
 # loss (the same to ~5 decimals), and the gradients are averaged over processes in another
-# order: float rounding, far below the step-to-step change of the loss (~1e-2 here).
-LOSS_TOLERANCE = 1e-3
+# order: float rounding. Measured: step 1 equal to all digits, step 2 1e-6 apart; the loss
+# moves ~3e-2 a step here.
+LOSS_TOLERANCE = 1e-4
 
 
 @pytest.fixture
