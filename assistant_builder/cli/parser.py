@@ -182,6 +182,12 @@ def add_compare(sub: Subparsers) -> None:
     sp.add_argument("--temperature", type=float, default=0.7, help="with --sample")
     sp.add_argument("--seed", type=int, default=0, help="with --sample")
     sp.add_argument("--no-pairs", action="store_true", help="do not add blind pairs to rate")
+    sp.add_argument(
+        "--systems",
+        metavar="LIST",
+        help="score these systems instead (base, tuned, base+retrieval, tuned+retrieval) on "
+        "questions with references, shaped like `eval --json`; no blind pairs",
+    )
     sp.add_argument("--judge", action="store_true", help="also ask an LLM judge (OpenAI API)")
     sp.add_argument("--judge-url", help="judge base URL (or $ASSISTANT_BUILDER_JUDGE_URL)")
     sp.add_argument("--judge-model", help="judge model (or $ASSISTANT_BUILDER_JUDGE_MODEL)")
@@ -221,6 +227,12 @@ def add_eval(sub: Subparsers) -> None:
         "--max-new-tokens",
         type=int,
         help="answer budget (default: from references and trained answers)",
+    )
+    sp.add_argument(
+        "--systems",
+        metavar="LIST",
+        help="comma-separated systems to score: base, tuned, base+retrieval, tuned+retrieval "
+        "(default base,tuned; +retrieval answers from the index's top-k passages)",
     )
 
 

@@ -25,6 +25,23 @@ from assistant_builder.runs import Run
 from assistant_builder.workspace import Workspace, atomic_write_json
 
 SPLITS = ("verbatim", "reworded", "all")
+RETRIEVAL_SUFFIX = "+retrieval"
+SYSTEMS = ("base", "tuned", "base+retrieval", "tuned+retrieval")
+DEFAULT_SYSTEMS = ("base", "tuned")
+
+
+def parse_systems(text: str | None) -> list[str]:
+    """``--systems a,b,...``: known names, each once, in the order given."""
+    if not text:
+        return list(DEFAULT_SYSTEMS)
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SYSTEMS]
+    if unknown or not names:
+        raise UserError(
+            f"--systems: unknown system {', '.join(unknown) or '(none)'} "
+            f"(choose from {', '.join(SYSTEMS)})"
+        )
+    return list(dict.fromkeys(names))
 
 
 def _summarise(rows: list[dict[str, Any]], side: str) -> dict[str, dict[str, float]]:
@@ -61,7 +78,7 @@ def _score(answer: Answer, reference: str) -> dict[str, Any]:
 
 def _answers(
     engine: Engine,
-    questions: list[Question],
+    questions: list[str],
     tuned: bool,
     system_prompt: str,
     settings: GenSettings,
@@ -70,7 +87,7 @@ def _answers(
 ) -> list[Answer]:
     on_event(Progress("eval", f"answering as {label}", done=0, total=len(questions)))
     return engine.answer(
-        [q.question for q in questions],
+        questions,
         system_prompt=system_prompt,
         tuned=tuned,
         settings=settings,
@@ -92,12 +109,31 @@ def evaluate(
     against: str | None = None,
     settings: GenSettings | None = None,
     on_event: OnEvent = ignore,
+    systems: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Answer every golden question as base, tuned (and ``against``), score, and save."""
+    """Answer every golden question as each system (default base and tuned; ``against``
+    adds another run), score, and save."""
     ws.require()
     questions = load_questions_file(golden)
     if not all(q.reference for q in questions):
         raise UserError(f"{golden}: every golden question needs a 'reference'")
+    return evaluate_questions(
+        ws, questions, str(golden), run_id, against, settings, on_event, systems
+    )
+
+
+def evaluate_questions(
+    ws: Workspace,
+    questions: list[Question],
+    label: str,
+    run_id: str | None = None,
+    against: str | None = None,
+    settings: GenSettings | None = None,
+    on_event: OnEvent = ignore,
+    systems: list[str] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate` on questions that all have a reference; ``label`` names the set."""
+    systems = systems or list(DEFAULT_SYSTEMS)
     run_id = run_id or ws.latest_run()
     if run_id is None:
         raise UserError("no trained run yet (run `assistant-builder train` first)")
@@ -116,17 +152,26 @@ def evaluate(
         lengths = engine.token_lengths(refs), engine.token_lengths(trained)
         budget, budget_from = answer_budget(*lengths)
         settings = replace(settings, max_new_tokens=budget)
-    sides: dict[str, list[Answer]] = {
-        "base": _answers(engine, questions, False, system_prompt, settings, "base", on_event),
-        "tuned": _answers(engine, questions, True, system_prompt, settings, "tuned", on_event),
-    }
+    retrieval = None
+    prompts = [q.question for q in questions]
+    grounded: list[Any] = []
+    if any(s.endswith(RETRIEVAL_SUFFIX) for s in systems):
+        from assistant_builder.compare.golden_retrieval import retrieval_prompts
+
+        on_event(Progress("eval", "retrieving passages"))
+        grounded, retrieval = retrieval_prompts(ws, run_dir, engine, questions, settings)
+    sides: dict[str, list[Answer]] = {}
+    for system in systems:
+        asked = [g.prompt for g in grounded] if system.endswith(RETRIEVAL_SUFFIX) else prompts
+        tuned = system.startswith("tuned")
+        sides[system] = _answers(engine, asked, tuned, system_prompt, settings, system, on_event)
     if against:
         other_dir = ws.run_dir(against)
         if Run(other_dir).base_model() != base_model:
             raise UserError(f"run {against} has a different base model than {run_id}")
         other = Engine(base_model, other_dir / "adapter", cache=cache)
         sides["against"] = _answers(
-            other, questions, True, system_prompt, settings, against, on_event
+            other, prompts, True, system_prompt, settings, against, on_event
         )
     rows = []
     for i, q in enumerate(questions):
@@ -134,13 +179,16 @@ def evaluate(
         row: dict[str, Any] = {"question": q.question, "reference": ref, "paraphrase": q.paraphrase}
         for side, answers in sides.items():
             row[side] = _score(answers[i], ref)
+        if retrieval is not None:
+            row["retrieval"] = retrieval["rows"][i]
         if against:
             row["delta_rouge_l"] = row["tuned"]["rouge_l"] - row["against"]["rouge_l"]
         rows.append(row)
     summary: dict[str, Any] = {
         "run": run_id,
-        "golden": str(golden),
+        "golden": label,
         "questions": len(rows),
+        "systems": systems,
         "settings": json.loads(settings.key()),
         "max_new_tokens_from": budget_from,
         "system_prompt": system_prompt,
@@ -148,13 +196,17 @@ def evaluate(
     }
     for side in sides:
         summary[side] = _summarise(rows, side)
-    summary["gain"] = {
-        split: {
-            k: summary["tuned"][split][k] - summary["base"][split][k]
-            for k in ("rouge_l", "token_f1", "stopped")
+    if "tuned" in summary and "base" in summary:
+        summary["gain"] = {
+            split: {
+                k: summary["tuned"][split][k] - summary["base"][split][k]
+                for k in ("rouge_l", "token_f1", "stopped")
+            }
+            for split in summary["tuned"]
         }
-        for split in summary["tuned"]
-    }
+    if retrieval is not None:
+        summary["retrieval"] = {k: v for k, v in retrieval.items() if k != "rows"}
+        summary["retrieval"]["hit_rate"] = _hit_rates(rows)
     if against:
         summary["against"] = {"run": against, **summary["against"]}
         summary["regressions"] = [r["question"] for r in rows if r["delta_rouge_l"] < -0.1]
@@ -164,3 +216,17 @@ def evaluate(
     summary["path"] = str(out)
     summary["rows"] = rows
     return summary
+
+
+def _hit_rates(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of questions whose gold passage was among the k retrieved, per split."""
+    out: dict[str, float] = {}
+    for split in SPLITS:
+        sel = [
+            r["retrieval"]["hit"]
+            for r in rows
+            if split == "all" or (r["paraphrase"] if split == "reworded" else not r["paraphrase"])
+        ]
+        if sel:
+            out[split] = sum(sel) / len(sel)
+    return out

@@ -70,6 +70,7 @@ class DatasetReport:
     # nothing the model or teacher wrote was grounded (a weak base model shows up here).
     generators: dict[str, int] = field(default_factory=dict)
     redaction: dict[str, Any] = field(default_factory=dict)
+    passages: int = 0  # in the retrieval index (dataset/index), rebuilt with the dataset
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class DatasetReport:
             "variants": self.variants,
             "generators": self.generators,
             "redaction": self.redaction,
+            "index": {"passages": self.passages},
         }
 
 
@@ -367,7 +369,8 @@ def build_dataset(
         raise UserError("every example was dropped; nothing to train on")
     from assistant_builder.dataset.redact import redact_dataset, workspace_redactor, write_report
 
-    redactions = redact_dataset(conversations, workspace_redactor(ws, opts.redact))
+    redactor = workspace_redactor(ws, opts.redact)
+    redactions = redact_dataset(conversations, redactor)
     groups = sorted({c["meta"]["group"] for c in conversations})
     eval_groups = {g for g in groups if _is_eval_group(g, opts.seed, opts.eval_fraction)}
     # Small datasets: make sure there is something to evaluate on, but keep most for training.
@@ -398,6 +401,10 @@ def build_dataset(
     write_report(d / "redactions.json", redactions)
     report.redaction = {k: v for k, v in redactions.items() if k != "examples"}
     report.redaction["report"] = "redactions.json"
+    from assistant_builder.retrieval.index import build_workspace_index
+
+    # The index holds the same material as the dataset, so it gets the same redaction.
+    report.passages = len(build_workspace_index(ws, items, redactor).passages)
     atomic_write_json(d / "report.json", report.to_json())
     on_event(Progress("dataset", f"{report.train} train, {report.eval} eval"))
     return report

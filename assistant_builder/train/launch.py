@@ -175,6 +175,9 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
         src = ws.dataset_dir / f"{split}.jsonl"
         if src.is_file():
             shutil.copyfile(src, run_dir / "data" / f"{split}.jsonl")
+    from assistant_builder.retrieval.raft import add_to_run
+
+    retrieval = add_to_run(ws, recipe, run_dir)
     header = f"# assistant-builder train --recipe {run_dir / 'recipe.yaml'}\n"
     atomic_write_text(
         run_dir / "recipe.yaml", header + yaml.safe_dump(recipe.model_dump(), sort_keys=False)
@@ -189,6 +192,7 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
             "dataset_sha256": dataset_hash(train_path),
             "environment": _environment(),
             "world": distributed.world(recipe),
+            "retrieval": retrieval,
         },
     )
     distributed.write_config(run_dir, recipe)

@@ -120,6 +120,28 @@ class Recipe(BaseModel):
     join_timeout: int = Field(
         300, ge=5, le=86400, description="Seconds to wait for every machine to join the run."
     )
+    # Retrieval-aware training (retrieval/raft.py builds the extra rows).
+    raft_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of training conversations that also get a copy with retrieved "
+        "passages in the prompt (retrieval-aware training; 0: closed-book only).",
+    )
+    raft_k: int = Field(3, ge=1, le=20, description="Passages retrieved per question.")
+    raft_gold_share: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Of the retrieval copies, the share whose passages include the answer's; "
+        "the rest get distractors only and the out-of-scope reply.",
+    )
+    raft_layout: Literal["passages-first", "question-first"] = Field(
+        "passages-first", description="Where the question goes relative to the passages."
+    )
+    raft_context_tokens: int = Field(
+        768, ge=64, le=32768, description="Token budget of the user message with passages."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:

@@ -64,6 +64,15 @@ def _fits(tokenizer: Any, rows: list[dict[str, Any]], max_len: int) -> list[dict
     return out
 
 
+def _retrieval_notes(run_dir: Path) -> list[str]:
+    """What prepare_run did about retrieval rows (run.json), for the mode event."""
+    from assistant_builder.retrieval.raft import describe
+
+    path = run_dir / "run.json"
+    info = json.loads(path.read_text(encoding="utf-8")).get("retrieval") if path.is_file() else None
+    return describe(info or {})
+
+
 def _read_rows(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, eval) rows of the run's dataset copy, as prompt/completion pairs."""
     train_rows = to_prompt_completion(read_conversations(run_dir / "data" / "train.jsonl"))
@@ -237,7 +246,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     mode, why = resolve_mode(recipe, cuda)
     tokenizer = load_tokenizer(recipe.base_model)
     model = _load_model(recipe, mode, cuda)
-    notes: list[str] = []
+    notes = _retrieval_notes(run_dir)
     padding_free = _attention(model, recipe, cuda, notes)
     optim = _optimizer(recipe, cuda, notes)
     log.emit("mode", mode=mode, why=why, notes=notes, padding_free=padding_free, optim=optim)
