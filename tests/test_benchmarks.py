@@ -37,6 +37,8 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("plain_trl", "--fair"),
         ("step_breakdown", "--batch-size"),
         ("serve_load", "--burst"),
+        ("retrieval", "--passages"),
+        ("quality", "--systems"),
     ],
 )
 def test_every_script_has_help_with_its_size_flags(
