@@ -224,7 +224,11 @@ def export_adapter(ws: Workspace, run_dir: Path, tmp: Path, on_event: OnEvent) -
     if not all(ok):
         raise UserError("exported adapter does not answer like the trained run")
     rank = json.loads((tmp / "adapter_config.json").read_text())["r"]
+    from assistant_builder.export.retrieval_bundle import bundle_index
+
+    retrieval = bundle_index(run_dir, tmp)  # after the PEFT check: the index is not the model
     return {
+        **({"retrieval": retrieval} if retrieval else {}),
         "verified": True,
         "checked_questions": len(questions),
         "base_model": base,

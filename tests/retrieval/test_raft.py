@@ -87,3 +87,22 @@ def test_no_index_trains_closed_book_with_a_notice(workspace: Workspace, tmp_pat
     info = json.loads((run_dir / "run.json").read_text())["retrieval"]
     assert "no retrieval index" in info["notice"] and "raft" not in info
     assert describe(info) == [info["notice"]]
+
+
+def test_adapter_export_bundles_the_runs_index(tiny_run) -> None:
+    from assistant_builder.export import registry as ex
+    from assistant_builder.retrieval.index import Index, Passage
+
+    ws, run_id = tiny_run
+    run_dir = ws.runs_dir / run_id
+    plain = ex.export(ws, run_id, ["adapter"])["exports"]["adapter"]
+    assert "retrieval" not in plain  # a run without an index exports the adapter alone
+    ps = [Passage(0, "How do I reset my password?", "Settings, Account.", "g", "pair", "f.md", 3)]
+    Index.build(run_dir / "index", ps, [])
+    info = ex.export(ws, run_id, ["adapter"])["exports"]["adapter"]
+    out = Path(info["path"])
+    assert info["retrieval"] == {"index": "retrieval-index", "passages": 1, "k": 3,
+                                 "recipe": "RETRIEVAL.md"}  # fmt: skip
+    assert Index.load(out / "retrieval-index").search("reset password").hits
+    assert "Question: <the question>" in (out / "RETRIEVAL.md").read_text()
+    assert ex.check_manifest(out) == []
