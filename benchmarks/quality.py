@@ -69,7 +69,9 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     train_args = ["train"]
     for kv in opts.set:
         train_args += ["--set", kv]
-    metrics, train_wall, train_cpu = _cli(ws, *train_args)
+    # Base systems only (what retrieval alone gives): no training.
+    trains = any(x.strip().startswith("tuned") for x in opts.systems.split(","))
+    metrics, train_wall, train_cpu = _cli(ws, *train_args) if trains else ({}, 0.0, 0.0)
     load_train = _load()
     ev_args = ["eval", str(Path(opts.golden).resolve()), "--details", "--systems", opts.systems]
     if opts.max_new_tokens:
@@ -169,6 +171,9 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"\ntop-{k} hit rate: " + ", ".join(f"{k_} {v:.0%}" for k_, v in hits.items()))
     t = result["training"]
     m = result["machine"]
+    if t["steps"] is None:
+        lines.append(f"\nno training (base systems only); load {m['load_before']}")
+        return "\n".join(lines)
     lines.append(
         f"\ntraining: {t['steps']} steps, {t['epochs']:.1f} epochs, {t['tokens']} tokens, "
         f"loss {t['last_loss']:.3f}; {t['wall_seconds']:.0f} s wall at load "

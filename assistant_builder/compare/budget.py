@@ -31,10 +31,11 @@ def derive_max_new_tokens(reference_lengths: Sequence[int]) -> int:
     return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, want))
 
 
-def trained_answers(run_dir: Path, workspace_train: Path) -> list[str]:
-    """The answers the run trained on: its own copy of the split, else the workspace's."""
-    own = run_dir / "data" / "train.jsonl"
-    return [t.answer for t in read_turns(own if own.is_file() else workspace_train)]
+def trained_answers(run_dir: Path | None, workspace_train: Path) -> list[str]:
+    """The answers the run trained on: its own copy of the split, else the workspace's (also
+    when there is no run yet: the base model answers before any training)."""
+    own = run_dir / "data" / "train.jsonl" if run_dir else None
+    return [t.answer for t in read_turns(own if own and own.is_file() else workspace_train)]
 
 
 def answer_budget(

@@ -135,16 +135,18 @@ def evaluate_questions(
     """:func:`evaluate` on questions that all have a reference; ``label`` names the set."""
     systems = systems or list(DEFAULT_SYSTEMS)
     run_id = run_id or ws.latest_run()
-    if run_id is None:
+    base_only = all(s.startswith("base") for s in systems) and not against
+    if run_id is None and not base_only:
         raise UserError("no trained run yet (run `assistant-builder train` first)")
-    run_dir = ws.run_dir(run_id)
+    # Only base systems and no run yet: the base model alone (retrieval before any training).
+    run_dir = ws.run_dir(run_id) if run_id else None
     settings = settings or GenSettings(max_new_tokens=0)
     system_prompt = ws.load_settings().system_prompt
-    base_model = Run(run_dir).base_model()
+    base_model = Run(run_dir).base_model() if run_dir else ws.load_settings().base_model
     on_event(Progress("eval", "loading model"))
     # The cache makes re-evaluating (another run, --against) skip the base answers.
     cache = AnswerCache(ws.cache_dir / "answers.sqlite")
-    engine = Engine(base_model, run_dir / "adapter", cache=cache)
+    engine = Engine(base_model, run_dir / "adapter" if run_dir else None, cache=cache)
     budget_from = "option"
     if settings.max_new_tokens <= 0:
         trained = trained_answers(run_dir, ws.dataset_dir / "train.jsonl")
@@ -192,7 +194,7 @@ def evaluate_questions(
         "settings": json.loads(settings.key()),
         "max_new_tokens_from": budget_from,
         "system_prompt": system_prompt,
-        "training": training_figures(run_dir),
+        "training": training_figures(run_dir) if run_dir else {},
     }
     for side in sides:
         summary[side] = _summarise(rows, side)
@@ -211,7 +213,7 @@ def evaluate_questions(
         summary["against"] = {"run": against, **summary["against"]}
         summary["regressions"] = [r["question"] for r in rows if r["delta_rouge_l"] < -0.1]
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = run_dir / "eval" / f"{stamp}.json"
+    out = (run_dir or ws.root) / "eval" / f"{stamp}.json"
     atomic_write_json(out, {"summary": summary, "rows": rows})
     summary["path"] = str(out)
     summary["rows"] = rows

@@ -24,14 +24,14 @@ from assistant_builder.workspace import Workspace
 
 def retrieval_prompts(
     ws: Workspace,
-    run_dir: Path,
+    run_dir: Path | None,
     engine: Engine,
     questions: list[Question],
     settings: GenSettings,
 ) -> tuple[list[GroundedPrompt], dict[str, Any]]:
     """(a prompt per question, the retrieval summary with one ``rows`` entry per question)."""
     index, notices = open_index(ws, run_dir)
-    rs = RetrievalSettings.from_run(run_dir)
+    rs = RetrievalSettings.from_run(run_dir) if run_dir else RetrievalSettings()
     grounded = grounded_prompts(
         engine, index, [q.question for q in questions], rs, settings.max_new_tokens
     )

@@ -120,3 +120,23 @@ def test_cli_systems_json_and_bad_input(
     out = json.loads(r.stdout)
     assert set(out["tuned+retrieval"]["reworded"]) == {"n", "rouge_l", "token_f1", "stopped"}
     assert out["retrieval"]["hit_rate"]["all"] == 1.0 and "rows" not in out
+
+
+def test_base_systems_need_no_trained_run(
+    workspace: Workspace, tmp_path: Path, tiny: dict[str, Path]
+) -> None:
+    f = tmp_path / "faq.md"
+    f.write_text(FAQ, encoding="utf-8")
+    ingest_paths(workspace, [f])
+    build_dataset(workspace)
+    settings = workspace.load_settings()
+    settings.base_model = str(tiny["base"])
+    workspace.save_settings(settings)
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("".join(json.dumps(r) + "\n" for r in GOLDEN))
+    s = evaluate(workspace, golden, settings=GenSettings(max_new_tokens=4),
+                 systems=["base", "base+retrieval"])  # fmt: skip
+    assert s["run"] is None and s["base+retrieval"]["all"]["n"] == 3
+    assert Path(s["path"]).parent == workspace.root / "eval"
+    with pytest.raises(UserError, match="no trained run"):
+        evaluate(workspace, golden, systems=["tuned+retrieval"])
