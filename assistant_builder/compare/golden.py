@@ -134,9 +134,10 @@ def evaluate_questions(
 ) -> dict[str, Any]:
     """:func:`evaluate` on questions that all have a reference; ``label`` names the set."""
     systems = systems or list(DEFAULT_SYSTEMS)
+    if against and "tuned" not in systems:
+        raise UserError("--against compares with the tuned system: include 'tuned' in --systems")
     run_id = run_id or ws.latest_run()
-    base_only = all(s.startswith("base") for s in systems) and not against
-    if run_id is None and not base_only:
+    if run_id is None and not all(s.startswith("base") for s in systems):
         raise UserError("no trained run yet (run `assistant-builder train` first)")
     # Only base systems and no run yet: the base model alone (retrieval before any training).
     run_dir = ws.run_dir(run_id) if run_id else None
@@ -155,16 +156,16 @@ def evaluate_questions(
         budget, budget_from = answer_budget(*lengths)
         settings = replace(settings, max_new_tokens=budget)
     retrieval = None
-    prompts = [q.question for q in questions]
-    grounded: list[Any] = []
+    prompts = {False: [q.question for q in questions]}
     if any(s.endswith(RETRIEVAL_SUFFIX) for s in systems):
         from assistant_builder.compare.golden_retrieval import retrieval_prompts
 
         on_event(Progress("eval", "retrieving passages"))
         grounded, retrieval = retrieval_prompts(ws, run_dir, engine, questions, settings)
+        prompts[True] = [g.prompt for g in grounded]
     sides: dict[str, list[Answer]] = {}
     for system in systems:
-        asked = [g.prompt for g in grounded] if system.endswith(RETRIEVAL_SUFFIX) else prompts
+        asked = prompts[system.endswith(RETRIEVAL_SUFFIX)]
         tuned = system.startswith("tuned")
         sides[system] = _answers(engine, asked, tuned, system_prompt, settings, system, on_event)
     if against:
@@ -173,8 +174,35 @@ def evaluate_questions(
             raise UserError(f"run {against} has a different base model than {run_id}")
         other = Engine(base_model, other_dir / "adapter", cache=cache)
         sides["against"] = _answers(
-            other, prompts, True, system_prompt, settings, against, on_event
+            other, prompts[False], True, system_prompt, settings, against, on_event
         )
+    rows = _rows(questions, sides, retrieval, against)
+    summary: dict[str, Any] = {
+        "run": run_id,
+        "golden": label,
+        "questions": len(rows),
+        "systems": systems,
+        "settings": json.loads(settings.key()),
+        "max_new_tokens_from": budget_from,
+        "system_prompt": system_prompt,
+        "training": training_figures(run_dir) if run_dir else {},
+    }
+    _add_scores(summary, rows, list(sides), retrieval, against)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = (run_dir or ws.root) / "eval" / f"{stamp}.json"
+    atomic_write_json(out, {"summary": summary, "rows": rows})
+    summary["path"] = str(out)
+    summary["rows"] = rows
+    return summary
+
+
+def _rows(
+    questions: list[Question],
+    sides: dict[str, list[Answer]],
+    retrieval: dict[str, Any] | None,
+    against: str | None,
+) -> list[dict[str, Any]]:
+    """One row per question: each side's scored answer, what retrieval found."""
     rows = []
     for i, q in enumerate(questions):
         ref = q.reference or ""
@@ -186,16 +214,17 @@ def evaluate_questions(
         if against:
             row["delta_rouge_l"] = row["tuned"]["rouge_l"] - row["against"]["rouge_l"]
         rows.append(row)
-    summary: dict[str, Any] = {
-        "run": run_id,
-        "golden": label,
-        "questions": len(rows),
-        "systems": systems,
-        "settings": json.loads(settings.key()),
-        "max_new_tokens_from": budget_from,
-        "system_prompt": system_prompt,
-        "training": training_figures(run_dir) if run_dir else {},
-    }
+    return rows
+
+
+def _add_scores(
+    summary: dict[str, Any],
+    rows: list[dict[str, Any]],
+    sides: list[str],
+    retrieval: dict[str, Any] | None,
+    against: str | None,
+) -> None:
+    """Each side's split scores, the tuned-over-base gain, retrieval's hit rate, regressions."""
     for side in sides:
         summary[side] = _summarise(rows, side)
     if "tuned" in summary and "base" in summary:
@@ -212,12 +241,6 @@ def evaluate_questions(
     if against:
         summary["against"] = {"run": against, **summary["against"]}
         summary["regressions"] = [r["question"] for r in rows if r["delta_rouge_l"] < -0.1]
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = (run_dir or ws.root) / "eval" / f"{stamp}.json"
-    atomic_write_json(out, {"summary": summary, "rows": rows})
-    summary["path"] = str(out)
-    summary["rows"] = rows
-    return summary
 
 
 def _hit_rates(rows: list[dict[str, Any]]) -> dict[str, float]:
