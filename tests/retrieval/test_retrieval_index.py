@@ -153,3 +153,12 @@ def test_passage_text_and_search_after_reload(tmp_path: Path) -> None:
     again = Index.load(tmp_path / "i")
     assert again.passages == ps and again.passages[0].text == "Title\nBody text here"
     assert again.search("body").hits[0].passage == ps[0]
+
+
+def test_the_index_is_redacted_like_the_dataset(workspace: Workspace, tmp_path: Path) -> None:
+    text = FAQ.replace("uninstall script", "uninstall script or mail jane.doe@example.org")
+    _ingest(workspace, tmp_path, text)
+    build_dataset(workspace)
+    index, _ = open_index(workspace)
+    body = next(p.body for p in index.passages if "uninstall" in p.title)
+    assert "jane.doe@example.org" not in body and "<EMAIL>" in body
