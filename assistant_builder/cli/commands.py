@@ -119,7 +119,6 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         say(f"Redacted in {red['rows']} rows ({found}); details: dataset/redactions.json")
     else:
         say("[yellow]Redaction off[/]: personal data and secrets were kept")
-    say(f"Retrieval index: {report.passages} passages in {ws.dataset_dir / 'index'}")
     result = report.to_json()
     if red.get("enabled"):  # per row too: what a reviewer checks (report.json keeps totals)
         import json
