@@ -103,6 +103,7 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         out_of_scope=args.out_of_scope,
         teacher=teacher,
         redact=False if args.no_redact else None,
+        paraphraser=args.paraphrases,
     )
     with ProgressRenderer("dataset") as bar:
         report = build_dataset(ws, opts, on_event=bar)
@@ -112,7 +113,11 @@ def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:
         f"Dataset: {report.train} train, {report.eval} eval conversations "
         f"({report.groups} answer groups; {made}); dropped: {dropped}"
     )
-    say(f"Written to {ws.dataset_dir} (dropped questions and reasons: dropped.jsonl)")
+    # With any paraphrase source that failed, and what was used instead (the build went on).
+    say(
+        f"Written to {ws.dataset_dir} (dropped questions and reasons: dropped.jsonl)"
+        + "".join(f"\n[yellow]notice:[/] {note}" for note in report.notices)
+    )
     red = report.redaction
     if red.get("enabled"):
         found = ", ".join(f"{k}: {v}" for k, v in red["found"].items()) or "nothing"

@@ -97,6 +97,13 @@ def add_dataset(sub: Subparsers) -> None:
         f"(default {DEFAULT_VARIANTS})",
     )
     sp.add_argument(
+        "--paraphrases",
+        choices=("semantic", "rules"),
+        default="semantic",
+        help="semantic: other words (WordNet, when installed) and sentence forms (default); "
+        "rules: the question's own words in other shapes",
+    )
+    sp.add_argument(
         "--out-of-scope",
         type=int,
         default=0,

@@ -54,6 +54,7 @@ class BuildOptions:
     teacher: TeacherConfig | None = None
     engine: Any = None  # a generate.Engine for the model strategy (tests inject a small one)
     redact: bool | None = None  # None: the workspace setting (on unless switched off)
+    paraphraser: str = "semantic"  # or "rules" (see questions.GenConfig)
 
 
 @dataclass
@@ -71,6 +72,8 @@ class DatasetReport:
     generators: dict[str, int] = field(default_factory=dict)
     redaction: dict[str, Any] = field(default_factory=dict)
     passages: int = 0  # in the retrieval index (dataset/index), rebuilt with the dataset
+    # A paraphrase source that failed (no WordNet, teacher down) and what was used instead.
+    notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,7 @@ class DatasetReport:
             "generators": self.generators,
             "redaction": self.redaction,
             "index": {"passages": self.passages},
+            "notices": self.notices,
         }
 
 
@@ -239,10 +243,11 @@ def candidate_rows(
             firsts.append((kept[0], len(kept)))
     rows.extend(out_of_scope_rows(opts.out_of_scope))
     for first, have in firsts:
-        for p, who in gen.paraphrases(first["q"].strip(), max(0, opts.variants - (have - 1))):
+        n = max(0, opts.variants - (have - 1))
+        for p, who, steps in gen.paraphrases(first["q"].strip(), n, first["a"] or ""):
             rows.append(
                 {**first, "q": p, "how": "paraphrased", "paraphrase_of": first["q"]}
-                | {"generator": who}
+                | {"generator": who, "paraphrase_steps": steps}
             )
     gen.close()
     return rows, dropped
@@ -311,10 +316,13 @@ def build_dataset(
             base_model=settings.base_model,
             teacher=opts.teacher,
             engine=opts.engine,
+            paraphraser=opts.paraphraser,
         ),
         cache_path=ws.cache_dir / "questions.json",
     )
     rows, dropped_rows = candidate_rows(items, opts, gen, on_event)
+    for note in gen.notices:
+        on_event(Progress("dataset", f"notice: {note}"))
     for r in rows:
         if r["how"] == "out-of-scope":
             r["a"] = settings.out_of_scope_message
@@ -329,6 +337,7 @@ def build_dataset(
     }
     report = DatasetReport(sources=len(sources))
     report.strategy, report.variants = opts.question_strategy, opts.variants
+    report.notices = list(gen.notices)
     seen_norm: dict[str, str] = {}  # normalised question → its answer group
     seen_raw: set[tuple[str, str]] = set()
     seen_sets: list[tuple[frozenset[str], str]] = []
@@ -356,7 +365,9 @@ def build_dataset(
             "review": review,
             **{k: r[k] for k in ("source", "format", "line_start", "line_end", "page", "sha256")},
         }
-        meta.update({k: r[k] for k in ("paraphrase_of", "generator") if r.get(k)})
+        meta.update(
+            {k: r[k] for k in ("paraphrase_of", "generator", "paraphrase_steps") if r.get(k)}
+        )
         conversations.append(make_conversation(q, a, settings.system_prompt, meta))
     from assistant_builder.dataset.transcripts import transcript_conversations
 

@@ -34,7 +34,8 @@ MODEL_PROMPT = (
     "Read this help text and write {n} questions a user could ask that it answers. "
     "One question per line.\n\nTitle: {title}\n\n{text}"
 )
-MODEL_CONTEXT_CHARS = 1000  # the 135M default reads short contexts best, and faster
+MODEL_CONTEXT_CHARS = 1000
+PARAPHRASERS = ("semantic", "rules")  # the 135M default reads short contexts best, and faster
 
 
 @dataclass
@@ -44,6 +45,9 @@ class GenConfig:
     base_model: str = "default"
     teacher: TeacherConfig | None = None
     engine: Any = None  # an assistant_builder.models.engine.Engine; injected by tests
+    # "semantic": other words and sentence forms (paraphrase_lexical.py, WordNet when the OS
+    # has it); "rules": the FAQ's own words in other shapes only (paraphrase.py).
+    paraphraser: str = "semantic"
 
 
 class _Cache:
@@ -84,6 +88,22 @@ class QuestionGenerator:
         self.teacher: Teacher | None = None
         if cfg.strategy == "teacher" or cfg.teacher is not None:
             self.teacher = Teacher(cfg.teacher or teacher_config())
+        if cfg.paraphraser not in PARAPHRASERS:
+            raise UserError(
+                f"unknown paraphraser {cfg.paraphraser!r} (choose {', '.join(PARAPHRASERS)})"
+            )
+        self.notices: list[str] = []  # sources that failed and what was used instead
+        self._wordnet: Any = None
+        self._teacher_down = False
+        if cfg.paraphraser == "semantic":
+            from assistant_builder.dataset.wordnet import load
+
+            self._wordnet, why = load()
+            if self._wordnet is None:
+                self.notices.append(
+                    f"paraphrases without synonyms: {why}; sentence forms, registers and "
+                    "typos are still made"
+                )
 
     def _engine(self) -> Any:
         if self.cfg.engine is None:
@@ -143,24 +163,40 @@ class QuestionGenerator:
         assert self.teacher is not None
         return self.teacher.config.describe()
 
-    def paraphrases(self, question: str, n: int) -> list[tuple[str, str]]:
-        """``n`` (rewording, who wrote it): the teacher's first when one is configured,
-        rule-based ones to fill up."""
+    def paraphrases(self, question: str, n: int, answer: str = "") -> list[tuple[str, str, str]]:
+        """``n`` (rewording, who wrote it, how): the teacher's first when one is configured,
+        then semantic ones (other words, forms, registers; grounded in ``answer``), rule-based
+        ones to fill up. A teacher that fails is a notice, never a failed build."""
         if n <= 0:
             return []
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, str]] = []
         if self.teacher is not None:
             key = self.cache.key("paraphrase", self._teacher_id(), question, str(n))
-            if key not in self.cache.data:
-                self.cache.data[key] = self.teacher.paraphrases(question, n)
-                self.cache.dirty = True
-            found = [(p, "teacher") for p in self.cache.data[key]]
+            if key not in self.cache.data and not self._teacher_down:
+                try:
+                    self.cache.data[key] = self.teacher.paraphrases(question, n)
+                    self.cache.dirty = True
+                except UserError as e:
+                    # One failure stands for all: a down teacher would time out per question.
+                    self._teacher_down = True
+                    self._notice(f"teacher paraphrases skipped ({e}); offline ones used")
+            found = [(p, "teacher", "teacher") for p in self.cache.data.get(key, [])]
+        if self.cfg.paraphraser == "semantic":
+            from assistant_builder.dataset.paraphrase_lexical import semantic_paraphrases
+
+            for p, how in semantic_paraphrases(question, answer, n, self._wordnet):
+                if len(found) < n and all(p != f for f, _, _ in found):
+                    found.append((p, "semantic", how))
         for p in paraphrases(question, n + len(found)):
             if len(found) >= n:
                 break
-            if all(p != f for f, _ in found):
-                found.append((p, "rules"))
+            if all(p != f for f, _, _ in found):
+                found.append((p, "rules", "rules"))
         return found[:n]
+
+    def _notice(self, text: str) -> None:
+        if text not in self.notices:
+            self.notices.append(text)
 
     def close(self) -> None:
         self.cache.save()
