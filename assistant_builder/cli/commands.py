@@ -223,12 +223,32 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
     else:
         recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *world])
+        if args.set or args.recipe or args.time_budget:
+            raise UserError(
+                "--resume continues a run with its own recipe; drop --recipe/--set/--time-budget"
+            )
+        recipe = load_recipe(str(ws.run_dir(args.resume) / "recipe.yaml"))
+        say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
+    else:
+        budget = [f"time_budget={args.time_budget}"] if args.time_budget else []
+        recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *budget])
         say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
+    estimate = None
+    if not args.resume:
+        from assistant_builder.train.preflight import estimate_run
+
+        estimate, recipe = estimate_run(ws, recipe)
+        say(estimate.line())
+        if estimate.long_rows:
+            say(estimate.long_rows["message"])
     try:
         with TrainRenderer("train", nodes=recipe.nodes) as bar:
             metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
     except TrainingFailed as e:
         raise UserError(str(e)) from None
+    if estimate is not None:
+        metrics["estimate"] = estimate.to_json()
+        metrics["plan"] = {"epochs": estimate.epochs, "seconds": round(estimate.seconds)}
     loss = metrics.get("train_loss")
     summary = (
         f"train loss {loss:.3f}, {metrics.get('tokens_per_second') or 0:.0f} tokens/s"
@@ -244,6 +264,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         )
     else:
         say(f"Run {metrics['run']} {metrics['status']}: {summary}, adapter in {metrics['adapter']}")
+        say(f"Stopped: {metrics.get('stop_reason')}")
     return metrics
 
 

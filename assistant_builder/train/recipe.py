@@ -66,6 +66,22 @@ class Recipe(BaseModel):
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop when eval loss has not improved for this many evals."
     )
+    time_budget: str | float | None = Field(
+        None,
+        description="Wall-clock budget for the run, e.g. 15m or 1h: plans the whole epochs that "
+        "fit at this machine's measured tokens/s (at most `epochs`) and stops at the budget.",
+    )
+    stop_loss: float | None = Field(
+        None,
+        gt=0,
+        description="End the run after an epoch whose mean answer loss is below this: the "
+        "training answers are learned and more epochs only cost time.",
+    )
+    fit_long_rows: bool = Field(
+        True,
+        description="Raise max_seq_length for the run to the longest conversation (up to the "
+        "model's context) instead of leaving long answers out; each long row is reported.",
+    )
     padding_free: bool = Field(
         True,
         description="Batch rows end to end without padding (position ids restart per row), "
@@ -145,6 +161,13 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:
+        if self.time_budget is not None:
+            from assistant_builder.train.budget import parse_duration
+
+            try:
+                parse_duration(self.time_budget)
+            except UserError as e:
+                raise ValueError(str(e)) from None
         if self.lora_alpha > 16 * self.lora_r:
             raise ValueError(
                 "lora_alpha is more than 16x lora_r; that scale is almost surely a typo"

@@ -37,6 +37,8 @@ from assistant_builder.workspace import atomic_write_json
 
 _STOP = {"requested": False}
 _RATE = {"tokens0": 0}
+_WHY: dict[str, str] = {}  # stop_reason set by the stopping callback
+_LONG: dict[str, Any] = {}  # long rows: kept / left out / the run's max_seq_length
 
 
 def _on_signal(signum: int, _frame: Any) -> None:
@@ -127,26 +129,36 @@ def _fit_rows(
     tokenizer: Any,
     train_rows: list[dict[str, Any]],
     eval_rows: list[dict[str, Any]],
-    max_len: int,
+    recipe: Recipe,
+    context: int | None,
+    run_dir: Path,
     log: EventLog,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows that fit in ``max_len`` tokens; says how many training rows were left out."""
-    n_train = len(train_rows)
-    train_rows = _fits(tokenizer, train_rows, max_len)
-    eval_rows = _fits(tokenizer, eval_rows, max_len)
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(train rows, eval rows, the run's length limit). Long answers are kept by raising the
+    limit (long_rows.py), never cut; each long row and what was done goes to long_rows.jsonl."""
+    from assistant_builder.train import long_rows
+
+    lengths = long_rows.row_lengths(tokenizer, train_rows)
+    max_len, decisions = long_rows.fit(
+        lengths, recipe.max_seq_length, context, recipe.fit_long_rows
+    )
+    _LONG.update(long_rows.summary(decisions, max_len) if decisions else {})
+    if decisions:
+        with open(run_dir / "long_rows.jsonl", "w", encoding="utf-8") as f:
+            for d in decisions:
+                question = train_rows[d["row"]]["prompt"][-1]["content"]
+                f.write(json.dumps({**d, "line": d["row"] + 1, "question": question}) + "\n")
+        log.emit("long_rows", message=long_rows.describe(decisions, max_len, recipe.max_seq_length))
+    train_rows = [r for r, n in zip(train_rows, lengths, strict=True) if n <= max_len]
+    eval_lengths = long_rows.row_lengths(tokenizer, eval_rows)
+    eval_rows = [r for r, n in zip(eval_rows, eval_lengths, strict=True) if n <= max_len]
     if not train_rows:
+        beyond = f" and the model's context ({context})" if recipe.fit_long_rows else ""
         raise ValueError(
-            f"every training conversation is longer than max_seq_length={max_len} tokens; "
-            "raise max_seq_length"
+            f"every training conversation is longer than max_seq_length="
+            f"{recipe.max_seq_length}{beyond}; raise max_seq_length"
         )
-    if len(train_rows) < n_train:
-        log.emit(
-            "warning",
-            message=f"{n_train - len(train_rows)} of {n_train} training conversations are "
-            f"longer than max_seq_length={max_len} tokens and were left out (cut short, "
-            "they would teach the model not to stop); raise max_seq_length to keep them",
-        )
-    return train_rows, eval_rows
+    return train_rows, eval_rows, max_len
 
 
 def sft_config(
@@ -251,7 +263,12 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     optim = _optimizer(recipe, cuda, notes)
     log.emit("mode", mode=mode, why=why, notes=notes, padding_free=padding_free, optim=optim)
 
-    train_rows, eval_rows = _fit_rows(tokenizer, train_rows, eval_rows, recipe.max_seq_length, log)
+    context = getattr(model.config, "max_position_embeddings", None)
+    train_rows, eval_rows, max_len = _fit_rows(
+        tokenizer, train_rows, eval_rows, recipe, context, run_dir, log
+    )
+    # A raised limit is this run's: the padded (non padding-free) batches are cut at it.
+    recipe = recipe.model_copy(update={"max_seq_length": max_len})
     eval_ds = Dataset.from_list(eval_rows) if eval_rows and recipe.eval_each_epoch else None
     config = sft_config(
         recipe,
@@ -266,6 +283,11 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     callbacks: list[Any] = [
         distributed.stop_callback(run_dir, _STOP),
         _progress_callback(recipe, log),
+    from assistant_builder.train.stopping import stopping_callback
+
+    callbacks: list[Any] = [
+        _progress_callback(recipe, log),
+        stopping_callback(recipe, log.emit, _WHY),
     ]
     if config.load_best_model_at_end:
         from transformers import EarlyStoppingCallback
@@ -357,6 +379,16 @@ def _progress_callback(recipe: Recipe, log: EventLog) -> Any:
     return Progress()
 
 
+def _stop_reason(cancelled: bool, state: Any, recipe: Recipe) -> str:
+    if cancelled:
+        return "cancelled"
+    if "stop_reason" in _WHY:
+        return _WHY["stop_reason"]
+    if state.global_step < state.max_steps and recipe.early_stopping_patience:
+        return "early stopping: eval loss stopped improving"
+    return f"completed: {state.epoch or 0:g} epochs, {state.global_step} steps"
+
+
 def run(run_dir: Path) -> int:
     """Train the run in ``run_dir``; 0 when it completed or was cancelled, 1 on failure (the
     reason is the last ``error`` event)."""
@@ -409,12 +441,18 @@ def run(run_dir: Path) -> int:
             "checkpoint": (c.name if (c := last_checkpoint(run_dir)) else None),
             **distributed.world(recipe),
             "rows_per_rank": rows,
+            "stop_reason": _stop_reason(cancelled, state, recipe),
+            "long_rows": _LONG,
         }
         if metrics["train_loss"] is not None and not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(
                 f"training diverged: loss is {metrics['train_loss']} (lower learning_rate)"
             )
         atomic_write_json(run_dir / "metrics.json", metrics)
+        if not cancelled and state.global_step >= 3 and metrics["tokens_per_second"]:
+            from assistant_builder.train.budget import record_speed
+
+            record_speed(recipe.base_model, mode, metrics["tokens_per_second"], run_dir.name)
         try:
             plot_loss(run_dir)
         except Exception as e:  # a missing plot must not fail a finished run

@@ -155,7 +155,7 @@ def _run_dir(tmp_path: Path, r: Recipe, rows: int = 12) -> Path:
 def test_impossible_setting_fails_with_the_cause(tmp_path: Path, tiny_model: str) -> None:
     from assistant_builder.train import worker as train_worker
 
-    run_dir = _run_dir(tmp_path, recipe(tiny_model, max_seq_length=32))
+    run_dir = _run_dir(tmp_path, recipe(tiny_model, max_seq_length=32, fit_long_rows=False))
     assert train_worker.run(run_dir) == 1
     err = [e for e in events(run_dir) if e["event"] == "error"][-1]
     assert "longer than max_seq_length=32" in err["message"]

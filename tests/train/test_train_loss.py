@@ -5,6 +5,7 @@ early stopping, and one QLoRA step on CPU."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -203,12 +204,27 @@ def test_one_qlora_step_on_cpu(tmp_path: Path, tiny_model: str) -> None:
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
-def test_rows_longer_than_max_seq_length_are_left_out_with_a_warning(
+def test_long_rows_are_kept_by_raising_the_limit_and_reported_per_row(
+    tmp_path: Path, tiny_model: str
+) -> None:
+    rows = conversations(7)
+    rows[2]["messages"][-1]["content"] = "word " * 200  # > max_seq_length 128, < context 512
+    rows[4]["messages"][-1]["content"] = "word " * 700  # > the tiny model's context
+    trainer, run_dir = build(tmp_path, recipe(tiny_model), rows)
+    assert len(trainer.train_dataset) == 6
+    report = [json.loads(x) for x in (run_dir / "long_rows.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["action"].split(":")[0]) for r in report] == [(2, "kept"), (4, "left out")]
+    assert report[0]["question"] == rows[2]["messages"][-2]["content"] and report[0]["line"] == 3
+    assert "raised from 128 to" in report[0]["action"] and "context (512)" in report[1]["action"]
+    msg = next(e for e in events(run_dir) if e["event"] == "long_rows")["message"]
+    assert msg.startswith("2 conversations are longer than max_seq_length=128")
+
+
+def test_rows_longer_than_max_seq_length_are_left_out_when_fit_long_rows_is_off(
     tmp_path: Path, tiny_model: str
 ) -> None:
     rows = conversations(6)
     rows[2]["messages"][-1]["content"] = "word " * 200
-    trainer, run_dir = build(tmp_path, recipe(tiny_model), rows)
+    trainer, run_dir = build(tmp_path, recipe(tiny_model, fit_long_rows=False), rows)
     assert len(trainer.train_dataset) == 5
-    warn = [e for e in events(run_dir) if e["event"] == "warning"]
-    assert "1 of 6 training conversations are longer than max_seq_length=128" in warn[0]["message"]
+    assert "fit_long_rows is off" in (run_dir / "long_rows.jsonl").read_text()

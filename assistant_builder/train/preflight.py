@@ -1,0 +1,66 @@
+"""Before a run starts: the estimate for this machine, the plan for a time budget, long rows.
+
+Reads the training split and counts its tokens through the base model's chat template (the
+tokenizer only, no weights), so the user sees what the run will cost before it starts and a
+budget too short for one epoch fails here, before a run folder exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistant_builder.train import long_rows
+from assistant_builder.train.budget import Estimate, known_speed, parse_duration, plan
+from assistant_builder.train.launch import read_conversations, resolve_mode, to_prompt_completion
+from assistant_builder.train.recipe import Recipe
+from assistant_builder.workspace import Workspace
+
+
+def _context(base_model: str) -> int | None:
+    """The model's context length from its config, or None when it cannot be read."""
+    try:
+        from transformers import AutoConfig
+
+        from assistant_builder.models.loading import resolve_base_model
+
+        cfg = AutoConfig.from_pretrained(resolve_base_model(base_model))
+        return int(getattr(cfg, "max_position_embeddings", 0)) or None
+    except Exception:  # an estimate must not fail on an unusual config: the child checks again
+        return None
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def estimate_run(ws: Workspace, recipe: Recipe, tokenizer: Any = None) -> tuple[Estimate, Recipe]:
+    """(the estimate, the recipe to run: with a budget, its epochs are the plan's)."""
+    from assistant_builder.models.loading import load_tokenizer
+
+    rows = to_prompt_completion(read_conversations(ws.dataset_dir / "train.jsonl"))
+    tok = tokenizer if tokenizer is not None else load_tokenizer(recipe.base_model)
+    lengths = long_rows.row_lengths(tok, rows)
+    limit, decisions = long_rows.fit(
+        lengths, recipe.max_seq_length, _context(recipe.base_model), recipe.fit_long_rows
+    )
+    tokens = sum(n for n in lengths if n <= limit)
+    kept = sum(1 for n in lengths if n <= limit)
+    epochs = recipe.epochs
+    if recipe.max_steps > 0:  # max_steps wins over epochs in the trainer
+        epochs = recipe.max_steps * recipe.batch_size * recipe.grad_accum / max(kept, 1)
+    mode, _ = resolve_mode(recipe, _cuda())
+    budget = parse_duration(recipe.time_budget) if recipe.time_budget is not None else None
+    est = plan(tokens, kept, epochs, known_speed(recipe.base_model, mode), budget)
+    if decisions:
+        est.long_rows = {
+            **long_rows.summary(decisions, limit),
+            "message": long_rows.describe(decisions, limit, recipe.max_seq_length),
+        }
+    if budget is not None and est.epochs < epochs:
+        recipe = recipe.model_copy(update={"epochs": est.epochs, "max_steps": -1})
+    return est, recipe
