@@ -31,6 +31,13 @@ setup() {
     fi
     # shellcheck disable=SC1091
     . "$VENV/bin/activate"
+    # WordNet (the OS package) gives the dataset's paraphrases their synonyms; without it they
+    # fall back to sentence forms with a notice. Installed where we can (root with apt).
+    if [ ! -f /usr/share/wordnet/index.noun ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y -q wordnet-base >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wordnet-base >/dev/null 2>&1; } \
+            || echo "note: could not install wordnet-base; paraphrases will have no synonyms" >&2
+    fi
     local stamp="$VENV/.assistant-builder-setup"
     local want
     want=$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)

@@ -30,7 +30,7 @@ from assistant_builder.runs import Run
 from assistant_builder.tui.common import StageScreen
 from assistant_builder.tui.widgets import LossChart
 
-FIELDS = ("epochs", "learning_rate", "lora_r", "max_steps", "batch_size")
+FIELDS = ("epochs", "learning_rate", "lora_r", "max_steps", "batch_size", "time_budget")
 
 
 class TrainScreen(StageScreen):
@@ -107,7 +107,8 @@ class TrainScreen(StageScreen):
             f"{r.description or r.name}\nmode {r.mode} · {r.base_model}"
         )
         for name in FIELDS:
-            self.query_one(f"#f-{name}", Input).value = str(getattr(r, name))
+            value = getattr(r, name)
+            self.query_one(f"#f-{name}", Input).value = "" if value is None else str(value)
         self.detect_mode()
 
     def recipe_from_form(self) -> Any:
@@ -232,6 +233,24 @@ class TrainScreen(StageScreen):
         self.handle = launch(self.ws, recipe, resume_run, start_child=start_child)
         on_event(TrainStarted(self.handle.run_id, str(self.handle.run_dir)))
         return follow(self.handle, on_event)
+        try:
+            if resume_run:
+                run_dir = self.ws.run_dir(resume_run)
+            else:
+                from assistant_builder.train.preflight import estimate_run
+
+                # The estimate (and, with a time budget, the planned epochs) before it starts.
+                estimate, recipe = estimate_run(self.ws, recipe)
+                line = f"Estimate: {estimate.line()}"
+                self.app.call_from_thread(self.notify, line, timeout=20)
+                _, run_dir = prepare_run(self.ws, recipe)
+            self.handle = self.abapp.start_training(run_dir, resume_run is not None)
+            self.app.call_from_thread(self._fill_history)
+            metrics = follow(self.handle, lambda ev: self.app.call_from_thread(self._event, ev))
+        except Exception as e:
+            self.fail_from_thread("training", e)
+            metrics = None
+        self.app.call_from_thread(self._finished, metrics)
 
     def stage_progress(self, stage: str, ev: Event) -> None:
         status = self.query_one("#train-status", Static)
