@@ -127,7 +127,8 @@ class Estimate:
         )
         if self.budget_seconds is None:
             return head
-        return f"{head}; with a {minutes(self.budget_seconds)[1:]} budget: {self.epochs:g} epochs"
+        unit = "epoch" if self.epochs == 1 else "epochs"
+        return f"{head}; with a {minutes(self.budget_seconds)[1:]} budget: {self.epochs:g} {unit}"
 
     def _seconds(self, epochs: float) -> float:
         return OVERHEAD_SECONDS + epochs * self.tokens_per_epoch / self.tokens_per_second
