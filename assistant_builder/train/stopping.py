@@ -17,11 +17,13 @@ from typing import Any
 from assistant_builder.train.budget import parse_duration
 from assistant_builder.train.recipe import Recipe
 
-STARTED = time.time()  # the child's start: the budget counts model loading too
 
-
-def stopping_callback(recipe: Recipe, emit: Any, reason: dict[str, str]) -> Any:
-    """A TrainerCallback that sets ``reason["stop_reason"]`` when it ends the run."""
+def stopping_callback(
+    recipe: Recipe, emit: Any, reason: dict[str, str], started: float | None = None
+) -> Any:
+    """A TrainerCallback that sets ``reason["stop_reason"]`` when it ends the run. ``started``
+    is when the child process started: the budget counts loading the model too."""
+    t0 = time.time() if started is None else started
     from transformers import TrainerCallback
 
     budget = parse_duration(recipe.time_budget) if recipe.time_budget is not None else None
@@ -41,7 +43,7 @@ def stopping_callback(recipe: Recipe, emit: Any, reason: dict[str, str]) -> Any:
                 self.losses.append(float(logs["loss"]))
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            spent = time.time() - STARTED
+            spent = time.time() - t0
             if budget is not None and spent >= budget and "stop_reason" not in reason:
                 self._stop(
                     control,

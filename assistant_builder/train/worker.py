@@ -35,6 +35,7 @@ from assistant_builder.train.recipe import Recipe, load_recipe
 from assistant_builder.train.selective_loss import selective_loss_trainer
 from assistant_builder.workspace import atomic_write_json
 
+_STARTED = time.time()  # the time budget counts from here (stopping.py)
 _STOP = {"requested": False}
 _RATE = {"tokens0": 0}
 _WHY: dict[str, str] = {}  # stop_reason set by the stopping callback
@@ -287,7 +288,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
 
     callbacks: list[Any] = [
         _progress_callback(recipe, log),
-        stopping_callback(recipe, log.emit, _WHY),
+        stopping_callback(recipe, log.emit, _WHY, _STARTED),
     ]
     if config.load_best_model_at_end:
         from transformers import EarlyStoppingCallback
