@@ -217,13 +217,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None
     ]
     if args.resume:
-        if args.set or args.recipe or world:
-            raise UserError("--resume continues a run with its own recipe; drop --recipe/--set")
-        recipe = load_recipe(str(ws.run_dir(args.resume) / "recipe.yaml"))
-        say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
-    else:
-        recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *world])
-        if args.set or args.recipe or args.time_budget:
+        if args.set or args.recipe or world or args.time_budget:
             raise UserError(
                 "--resume continues a run with its own recipe; drop --recipe/--set/--time-budget"
             )
@@ -231,7 +225,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
     else:
         budget = [f"time_budget={args.time_budget}"] if args.time_budget else []
-        recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *budget])
+        recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *world, *budget])
         say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
     estimate = None
     if not args.resume:

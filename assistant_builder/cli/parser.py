@@ -167,6 +167,8 @@ def add_train(sub: Subparsers) -> None:
     sp.add_argument("--nodes", type=int, metavar="M", help="machines taking part (--set nodes=M)")
     sp.add_argument(
         "--main-address", metavar="HOST:PORT", help="machine 0, reachable from every machine"
+    )
+    sp.add_argument(
         "--time-budget",
         metavar="DURATION",
         help="e.g. 15m or 1h: fit the epochs to this machine's measured speed, stop at the budget",

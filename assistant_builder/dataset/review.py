@@ -66,6 +66,9 @@ def review_view(ws: Workspace) -> list[Example]:
         turn = turn_of(row)
         meta = turn.meta
         how = meta.get("how", "")
+        if how == "paraphrased" and meta.get("paraphrase_steps"):
+            # "paraphrased: wordnet-synonym+symptom": the filter and the detail say how.
+            how = f"paraphrased: {meta['paraphrase_steps']}"
         q, a, state, edited = overlay_edit(
             turn.question,
             turn.answer,

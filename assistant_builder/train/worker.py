@@ -281,12 +281,10 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
         optim=optim,
     )
     # The shared stop decision comes first: the progress callback acts on it.
-    callbacks: list[Any] = [
-        distributed.stop_callback(run_dir, _STOP),
-        _progress_callback(recipe, log),
     from assistant_builder.train.stopping import stopping_callback
 
     callbacks: list[Any] = [
+        distributed.stop_callback(run_dir, _STOP),
         _progress_callback(recipe, log),
         stopping_callback(recipe, log.emit, _WHY, _STARTED),
     ]

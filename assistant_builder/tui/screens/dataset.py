@@ -21,60 +21,6 @@ from assistant_builder.tui.common import StageScreen
 STATE_STYLE = {"approved": "green", "rejected": "red", "edited": "cyan", "stale": "yellow"}
 
 
-@dataclass
-class Example:
-    id: str
-    question: str
-    answer: str
-    state: str
-    how: str
-    split: str
-    source: str
-    lines: str
-    sha256: str | None
-    has_text_edit: bool
-
-    def matches(self, needle: str) -> bool:
-        return needle in self.question.lower() or needle in self.answer.lower()
-
-
-def load_examples(ws: Any) -> list[Example]:
-    """Built conversations with people's reviews since the build laid over them (the same rule
-    the build applies: the latest review of an example wins)."""
-    from assistant_builder.dataset.build import load_edits
-
-    path = ws.dataset_dir / "conversations.jsonl"
-    if not path.is_file():
-        return []
-    edits = load_edits(ws)
-    out = []
-    for row in read_jsonl(path):
-        meta = row.get("meta", {})
-        msgs = row["messages"]
-        q = next(m["content"] for m in msgs if m["role"] == "user")
-        a = next(m["content"] for m in reversed(msgs) if m["role"] == "assistant")
-        state, how = meta.get("review", "new"), meta.get("how", "")
-        if how == "paraphrased" and meta.get("paraphrase_steps"):
-            # "paraphrased: wordnet-synonym+symptom": the filter and the detail say how.
-            how = f"paraphrased: {meta['paraphrase_steps']}"
-        edit = edits.get(meta.get("id", ""))
-        text_edit = how == "edited"
-        if edit:
-            q, a, state = edit.get("question", q), edit.get("answer", a), edit["review"]
-            if "question" in edit or "answer" in edit:
-                how, text_edit = "edited", True
-        start, end = meta.get("line_start"), meta.get("line_end")
-        lines = "" if start is None else (f"{start}" if end in (None, start) else f"{start}-{end}")
-        out.append(
-            Example(
-                meta.get("id", ""), q, a, state, how, meta.get("split", ""),
-                display_path(ws, meta["source"]) if meta.get("source") else "",
-                lines, meta.get("sha256"), text_edit,
-            )
-        )  # fmt: skip
-    return out
-
-
 class EditScreen(ModalScreen[dict[str, Any] | None]):
     """Edit one example. Returns the review to record, or None when cancelled."""
 

@@ -229,28 +229,16 @@ class TrainScreen(StageScreen):
         """In the worker: the core's launch, then follow the child's events to the end."""
         from assistant_builder.train.launch import follow, launch
 
+        if not resume_run:
+            from assistant_builder.train.preflight import estimate_run
+
+            # The estimate (and, with a time budget, the planned epochs) before it starts.
+            estimate, recipe = estimate_run(self.ws, recipe)
+            self.app.call_from_thread(self.notify, f"Estimate: {estimate.line()}", timeout=20)
         start_child = self.abapp.start_training
         self.handle = launch(self.ws, recipe, resume_run, start_child=start_child)
         on_event(TrainStarted(self.handle.run_id, str(self.handle.run_dir)))
         return follow(self.handle, on_event)
-        try:
-            if resume_run:
-                run_dir = self.ws.run_dir(resume_run)
-            else:
-                from assistant_builder.train.preflight import estimate_run
-
-                # The estimate (and, with a time budget, the planned epochs) before it starts.
-                estimate, recipe = estimate_run(self.ws, recipe)
-                line = f"Estimate: {estimate.line()}"
-                self.app.call_from_thread(self.notify, line, timeout=20)
-                _, run_dir = prepare_run(self.ws, recipe)
-            self.handle = self.abapp.start_training(run_dir, resume_run is not None)
-            self.app.call_from_thread(self._fill_history)
-            metrics = follow(self.handle, lambda ev: self.app.call_from_thread(self._event, ev))
-        except Exception as e:
-            self.fail_from_thread("training", e)
-            metrics = None
-        self.app.call_from_thread(self._finished, metrics)
 
     def stage_progress(self, stage: str, ev: Event) -> None:
         status = self.query_one("#train-status", Static)
