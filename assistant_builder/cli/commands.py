@@ -367,8 +367,12 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     ws = Workspace(args.workspace).require()
     run_id = _run_to(ws, args.run, "export")
     formats = parse_formats(args.format)
+    from assistant_builder.cli.check import gate_export
+
+    checked = gate_export(ws, run_id, args.force)
     with ProgressRenderer("export") as bar:
         result = export(ws, run_id, formats, on_event=bar)
+    result["release_check"] = checked
     out = console()
     for line in describe(result):
         out.print(line, soft_wrap=True)  # unwrapped: the commands must stay copy-pasteable

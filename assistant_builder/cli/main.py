@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if args.json:
         print(json.dumps(result if result is not None else {}, default=str))
-    return 0
+    # A command may answer "no" without a user mistake (check: the run fails), exit 1.
+    return int(result.get("exit_status", 0)) if isinstance(result, dict) else 0
 
 
 if __name__ == "__main__":

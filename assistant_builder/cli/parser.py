@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from assistant_builder import __version__
+from assistant_builder.cli.check import cmd_check
 from assistant_builder.cli.commands import (
     cmd_compare,
     cmd_dataset,
@@ -261,6 +262,31 @@ def add_export(sub: Subparsers) -> None:
         "(GGUF + Modelfile), openai-dataset (chat fine-tuning JSONL); each is verified after "
         "writing; each folder exports/<run>/<format>/ holds a manifest.json with checksums",
     )
+    sp.add_argument(
+        "--force", action="store_true", help="export even if the run fails the release check"
+    )
+
+
+def add_check(sub: Subparsers) -> None:
+    sp = _add(
+        sub,
+        "check",
+        cmd_check,
+        "release check: golden regressions vs the last export, out-of-scope and false refusals",
+    )
+    sp.add_argument("run", nargs="?", metavar="RUN", help="run to check (default: the latest)")
+    sp.add_argument(
+        "--golden",
+        metavar="FILE",
+        help="golden JSONL/CSV (default: checks/golden.jsonl, else the run's own data)",
+    )
+    sp.add_argument("--against", metavar="RUN", help="baseline run (default: the last exported)")
+    sp.add_argument("--min-out-of-scope", type=float, default=0.9, metavar="RATE")
+    sp.add_argument("--max-false-refusals", type=float, default=0.05, metavar="RATE")
+    sp.add_argument(
+        "--max-drop", type=float, default=0.1, help="largest ROUGE-L drop per golden question"
+    )
+    sp.add_argument("--details", action="store_true", help="every answer in --json")
 
 
 def add_serve(sub: Subparsers) -> None:
@@ -295,6 +321,7 @@ COMMANDS = (
     add_compare,
     add_rate,
     add_eval,
+    add_check,
     add_export,
     add_serve,
     add_conversations,
