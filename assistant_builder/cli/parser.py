@@ -281,8 +281,20 @@ def add_check(sub: Subparsers) -> None:
         help="golden JSONL/CSV (default: checks/golden.jsonl, else the run's own data)",
     )
     sp.add_argument("--against", metavar="RUN", help="baseline run (default: the last exported)")
-    sp.add_argument("--min-out-of-scope", type=float, default=0.9, metavar="RATE")
-    sp.add_argument("--max-false-refusals", type=float, default=0.05, metavar="RATE")
+    sp.add_argument(
+        "--min-out-of-scope",
+        type=float,
+        default=0.9,
+        metavar="RATE",
+        help="least share of off-domain probes answered with the out-of-scope message",
+    )
+    sp.add_argument(
+        "--max-false-refusals",
+        type=float,
+        default=0.05,
+        metavar="RATE",
+        help="largest share of in-domain questions answered with it",
+    )
     sp.add_argument(
         "--max-drop", type=float, default=0.1, help="largest ROUGE-L drop per golden question"
     )
