@@ -22,6 +22,7 @@ from assistant_builder.cli.commands import (
     cmd_recipes,
     cmd_train,
 )
+from assistant_builder.cli.promote import cmd_promote
 from assistant_builder.cli.serve_cmds import add_serve_arguments, cmd_conversations, cmd_serve
 from assistant_builder.dataset.formats import FORMATS as DATASET_FORMATS
 from assistant_builder.dataset.heading_questions import STRATEGIES
@@ -224,6 +225,20 @@ def add_rate(sub: Subparsers) -> None:
     )
 
 
+def add_promote(sub: Subparsers) -> None:
+    sp = _add(
+        sub,
+        "promote",
+        cmd_promote,
+        "turn a rated pair or a question + corrected answer into a training row or golden question",
+    )
+    sp.add_argument("--pair", type=int, metavar="ID", help="a blind pair (its rated answer)")
+    sp.add_argument("--question", metavar="TEXT", help="a free question (needs --answer)")
+    sp.add_argument("--answer", metavar="TEXT", help="the corrected answer")
+    sp.add_argument("--to", choices=("dataset", "golden"), default="dataset")
+    sp.add_argument("--reviewer", help="your name (default: $USER)")
+
+
 def add_eval(sub: Subparsers) -> None:
     sp = _add(sub, "eval", cmd_eval, "score base and tuned on a golden file, verbatim vs reworded")
     sp.add_argument(
@@ -332,6 +347,7 @@ COMMANDS = (
     add_train,
     add_compare,
     add_rate,
+    add_promote,
     add_eval,
     add_check,
     add_export,

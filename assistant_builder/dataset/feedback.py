@@ -124,13 +124,16 @@ def merge_feedback(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, 
     so it stays on the same side of the train/eval split (no eval answer leaks into training).
     """
     from assistant_builder.dataset.build import normalize_question
+    from assistant_builder.dataset.promote import PROMOTED_FILE
 
-    path = ws.dataset_dir / FEEDBACK_FILE
-    if not path.is_file():
+    # A reviewer's promoted rows first: the latest, deliberate word on a question.
+    paths = [ws.dataset_dir / name for name in (PROMOTED_FILE, FEEDBACK_FILE)]
+    found = [fb for path in paths if path.is_file() for fb in read_jsonl(path)]
+    if not found:
         return rows
     groups = {normalize_question(r["q"]): r for r in rows}
     extra = []
-    for fb in read_jsonl(path):
+    for fb in found:
         original = groups.get(normalize_question(fb["question"]), {})
         group = original.get("group") or hashlib.sha256(fb["answer"].encode()).hexdigest()[:12]
         extra.append(
