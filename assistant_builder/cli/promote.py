@@ -10,7 +10,7 @@ from assistant_builder.workspace import Workspace
 
 
 def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
-    from assistant_builder.dataset.promote import promote
+    from assistant_builder.compare.promote import promote
 
     ws = Workspace(args.workspace).require()
     result = promote(

@@ -22,6 +22,8 @@ from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_json
 
 FEEDBACK_FILE = "feedback.jsonl"
 PREFERENCES_FILE = "preferences.jsonl"
+# Rows a reviewer promoted (compare/promote.py); kept apart because feedback.jsonl is rebuilt.
+PROMOTED_FILE = "promoted.jsonl"
 
 
 def _answers(r: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -124,7 +126,6 @@ def merge_feedback(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, 
     so it stays on the same side of the train/eval split (no eval answer leaks into training).
     """
     from assistant_builder.dataset.build import normalize_question
-    from assistant_builder.dataset.promote import PROMOTED_FILE
 
     # A reviewer's promoted rows first: the latest, deliberate word on a question.
     paths = [ws.dataset_dir / name for name in (PROMOTED_FILE, FEEDBACK_FILE)]

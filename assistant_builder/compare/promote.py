@@ -18,10 +18,10 @@ from typing import Any
 from assistant_builder.compare.probes import GOLDEN_FILE
 from assistant_builder.compare.ratings import RatingStore
 from assistant_builder.dataset.build import normalize_question
+from assistant_builder.dataset.feedback import PROMOTED_FILE
 from assistant_builder.errors import UserError
 from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_jsonl
 
-PROMOTED_FILE = "promoted.jsonl"
 TARGETS = ("dataset", "golden")
 
 
