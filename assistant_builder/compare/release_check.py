@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant_builder.compare.answers import Question, load_questions_file, run_base_model
+from assistant_builder.compare.answers import Question, load_questions_file
 from assistant_builder.compare.probes import (
     GOLDEN_FILE,
     PROBE_FILE,
@@ -35,6 +35,7 @@ from assistant_builder.compare.probes import (
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.metrics import rouge_l
+from assistant_builder.runs import Run
 from assistant_builder.workspace import Workspace, atomic_write_json
 
 if TYPE_CHECKING:
@@ -178,11 +179,13 @@ def _gate(ws: Workspace, run_dir: Path, probe_source: str) -> tuple[bool, str]:
 
 
 def check_settings(engine: Engine, run_dir: Path, questions: list[Question]) -> GenSettings:
-    """Greedy answers with the answer budget eval uses (from the run's training answers)."""
-    from assistant_builder.compare.golden import answer_budget
+    """Greedy answers with the answer budget compare and eval use (compare/budget.py)."""
+    from assistant_builder.compare.budget import answer_budget, trained_answers
     from assistant_builder.models.engine import GenSettings
 
-    budget, _ = answer_budget(engine, run_dir, questions)
+    trained = trained_answers(run_dir, run_dir / "data" / "train.jsonl")
+    refs = [q.reference or "" for q in questions]
+    budget, _ = answer_budget(engine.token_lengths(refs), engine.token_lengths(trained))
     return replace(GenSettings(), max_new_tokens=budget)
 
 
@@ -203,10 +206,10 @@ def release_check(
     run_dir = ws.run_dir(run_id)
     against = against or last_exported_run(ws, exclude=run_id)
     adapters = {CANDIDATE: run_dir / "adapter"}
-    base_model = run_base_model(run_dir)
+    base_model = Run(run_dir).base_model()
     if against:
         other = ws.run_dir(against)
-        if run_base_model(other) != base_model:
+        if Run(other).base_model() != base_model:
             raise UserError(f"run {against} has another base model than {run_id}; pass --against")
         adapters[PREVIOUS] = other / "adapter"
     questions, golden_source = load_golden(ws, run_dir, golden)
