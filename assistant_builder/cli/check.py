@@ -57,7 +57,7 @@ def cmd_check(args: argparse.Namespace) -> dict[str, Any]:
     limits = Thresholds(args.min_out_of_scope, args.max_false_refusals, args.max_drop)
     golden = Path(args.golden) if args.golden else None
     with ProgressRenderer("check") as bar:
-        result = release_check(ws, run_id, golden, args.against, limits, on_event=bar)
+        result = release_check(ws, run_id, golden, args.against, limits, bar, args.max_new_tokens)
     print_check(result)
     if not args.details:
         result.pop("golden")

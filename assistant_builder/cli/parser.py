@@ -313,6 +313,13 @@ def add_check(sub: Subparsers) -> None:
     sp.add_argument(
         "--max-drop", type=float, default=0.1, help="largest ROUGE-L drop per golden question"
     )
+    sp.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer budget (default 0: the rule compare and eval use)",
+    )
     sp.add_argument("--details", action="store_true", help="every answer in --json")
 
 

@@ -178,11 +178,16 @@ def _gate(ws: Workspace, run_dir: Path, probe_source: str) -> tuple[bool, str]:
     )
 
 
-def check_settings(engine: Engine, run_dir: Path, questions: list[Question]) -> GenSettings:
-    """Greedy answers with the answer budget compare and eval use (compare/budget.py)."""
+def check_settings(
+    engine: Engine, run_dir: Path, questions: list[Question], max_new_tokens: int = 0
+) -> GenSettings:
+    """Greedy answers with ``max_new_tokens``, or (0) the answer budget compare and eval use
+    (compare/budget.py)."""
     from assistant_builder.compare.budget import answer_budget, trained_answers
     from assistant_builder.models.engine import GenSettings
 
+    if max_new_tokens > 0:
+        return replace(GenSettings(), max_new_tokens=max_new_tokens)
     trained = trained_answers(run_dir, run_dir / "data" / "train.jsonl")
     refs = [q.reference or "" for q in questions]
     budget, _ = answer_budget(engine.token_lengths(refs), engine.token_lengths(trained))
@@ -196,6 +201,7 @@ def release_check(
     against: str | None = None,
     limits: Thresholds = Thresholds(),
     on_event: OnEvent = ignore,
+    max_new_tokens: int = 0,
 ) -> dict[str, Any]:
     """Answer the golden questions and probes as the run (and ``against``, by default the last
     exported run), score, decide, save. Returns the verdict with every answer."""
@@ -219,7 +225,7 @@ def release_check(
     engine = Engine(
         base_model, adapters=adapters, cache=AnswerCache(ws.cache_dir / "answers.sqlite")
     )
-    gen = check_settings(engine, run_dir, questions)
+    gen = check_settings(engine, run_dir, questions, max_new_tokens)
 
     def ask(texts: list[str], side: str) -> list[Any]:
         on_event(Progress("check", f"answering as {side}", done=0, total=len(texts)))

@@ -156,8 +156,9 @@ def test_check_finds_regressions_against_the_last_export(tiny_run, capsys) -> No
     base = json.loads((ws.run_dir(previous) / "run.json").read_text())["base_model"]
     engine = Engine(base, ws.run_dir(previous) / "adapter")
     golden = ws.root / "golden.jsonl"
-    qs = [Question(q) for q in questions]
-    settings = check_settings(engine, ws.run_dir(previous), qs)
+    # A fixed budget: the default one grows with the references' length, and these references
+    # are the exported run's own answers, cut at whatever budget wrote them.
+    settings = check_settings(engine, ws.run_dir(previous), [Question(q) for q in questions], 48)
     answers = engine.answer(
         questions, system_prompt=ws.load_settings().system_prompt, tuned=True, settings=settings
     )
@@ -167,7 +168,17 @@ def test_check_finds_regressions_against_the_last_export(tiny_run, capsys) -> No
             for q, a in zip(questions, answers, strict=True)
         )
     )
-    rc, out = _cli(capsys, "check", candidate, "--golden", str(golden), "--workspace", str(ws.root))
+    rc, out = _cli(
+        capsys,
+        "check",
+        candidate,
+        "--golden",
+        str(golden),
+        "--max-new-tokens",
+        "48",
+        "--workspace",
+        str(ws.root),
+    )
     assert out["against"] == previous and out["previous_rouge_l"] == pytest.approx(1.0)
     assert rc == 1 and {r["question"] for r in out["regressions"]} == set(questions)
     assert "2 golden question(s) got worse than the last export" in out["reasons"][0]
