@@ -48,6 +48,11 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def is_run_id(name: str) -> bool:
+    """Whether ``name`` could be a run id (a plain folder name, never a path)."""
+    return bool(_RUN_ID.fullmatch(name)) and name not in {".", ".."}
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -98,7 +103,7 @@ class Run:
         return _read_json(path) if path.is_file() else None
 
     def has_adapter(self) -> bool:
-        return (self.adapter_dir / "adapter_config.json").is_file()
+        return adapter_problem(self.adapter_dir) is None
 
     def last_checkpoint(self) -> Path | None:
         """The checkpoint with the highest step (names sort wrong as text: 100 < 50)."""
@@ -146,3 +151,104 @@ def open_run(runs_dir: Path, run_id: str) -> Run:
     if not folder.is_dir():
         raise UserError(f"no run {run_id!r} in {runs_dir}")
     return Run(folder)
+
+
+# -- a completely written adapter -------------------------------------------------------------
+# The trainer saves the adapter into ``adapter.partial/``, writes this marker (the size of every
+# file) and only then renames the folder to ``adapter/``. A process killed during the save leaves
+# ``adapter.partial/`` behind, which no reader takes for a finished adapter.
+ADAPTER_MARKER = "COMPLETE.json"
+PARTIAL_SUFFIX = ".partial"
+
+
+def mark_adapter_complete(folder: Path) -> None:
+    """Record the size of every file of a freshly saved adapter folder (the last write)."""
+    from assistant_builder.workspace import atomic_write_json
+
+    sizes = {
+        str(p.relative_to(folder)): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ADAPTER_MARKER
+    }
+    atomic_write_json(folder / ADAPTER_MARKER, {"files": sizes})
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file is truncated or corrupt, read from its header; None if sound."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if size < 8 or n > size - 8:
+                return f"{path.name} is truncated"
+            header = json.loads(f.read(n))
+    except (OSError, ValueError) as e:
+        return f"{path.name} cannot be read ({e})"
+    if not isinstance(header, dict):
+        return f"{path.name} has no valid header"
+    ends = [
+        v["data_offsets"][1]
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and len(v.get("data_offsets", ())) == 2
+    ]
+    if 8 + n + max(ends, default=0) > size:
+        return f"{path.name} is truncated"
+    return None
+
+
+def adapter_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not a completely written adapter, or None if it is one.
+
+    With the marker, every listed file must have its recorded size. Adapters saved before the
+    marker existed count when their config is there and every safetensors file is whole.
+    """
+    if not folder.is_dir():
+        return "it has no adapter (did the training finish?)"
+    marker = folder / ADAPTER_MARKER
+    if marker.is_file():
+        try:
+            files = json.loads(marker.read_text(encoding="utf-8"))["files"]
+            for name, size in files.items():
+                p = folder / name
+                if not p.is_file() or p.stat().st_size != size:
+                    return f"its adapter file {name} is missing or incomplete"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return f"its adapter marker {ADAPTER_MARKER} cannot be read"
+        return None
+    if not (folder / "adapter_config.json").is_file():
+        return "its adapter has no adapter_config.json (the save was interrupted)"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights and not (folder / "adapter_model.bin").is_file():
+        return "its adapter has no weights file (the save was interrupted)"
+    for w in weights:
+        problem = _safetensors_problem(w)
+        if problem:
+            return f"its adapter is damaged: {problem} (the save was interrupted)"
+    return None
+
+
+def require_adapter(run_dir: Path) -> Path:
+    """The adapter folder of a run, or a UserError saying why it cannot be used."""
+    problem = adapter_problem(run_dir / "adapter")
+    if problem:
+        raise UserError(f"run {run_dir.name}: {problem}; train again or pick another --run")
+    return run_dir / "adapter"
+
+
+def save_adapter(model: Any, tokenizer: Any, adapter: Path) -> None:
+    """Save a PEFT model and its tokenizer so that ``adapter`` is either whole or absent."""
+    import shutil
+
+    partial = adapter.with_name(adapter.name + PARTIAL_SUFFIX)
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(str(partial))
+    tokenizer.save_pretrained(str(partial))
+    mark_adapter_complete(partial)
+    if adapter.exists():  # a resumed run saves again: the new adapter replaces the old one
+        old = adapter.with_name(adapter.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        adapter.rename(old)
+        partial.rename(adapter)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(adapter)

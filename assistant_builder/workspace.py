@@ -187,7 +187,9 @@ class Workspace:
 
     # -- runs --------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
-        d = self.runs_dir / run_id
+        from assistant_builder.runs import check_run_id
+
+        d = self.runs_dir / check_run_id(run_id)
         if not d.is_dir():
             raise UserError(f"no run {run_id!r} in {self.runs_dir}")
         return d
@@ -198,7 +200,10 @@ class Workspace:
         return sorted(p.name for p in self.runs_dir.iterdir() if p.is_dir())
 
     def latest_run(self, with_adapter: bool = True) -> str | None:
+        """The newest run; with ``with_adapter``, the newest whose adapter was fully written."""
+        from assistant_builder.runs import adapter_problem
+
         for run_id in reversed(self.list_runs()):
-            if not with_adapter or (self.runs_dir / run_id / "adapter").is_dir():
+            if not with_adapter or adapter_problem(self.runs_dir / run_id / "adapter") is None:
                 return run_id
         return None

@@ -57,10 +57,20 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
         f"{report.sections} prose sections"
         + (f", {report.conversations} support conversations" if report.conversations else "")
     )
-    for s in report.skipped:
-        where = f"{s['path']}:{s['line']}" if "line" in s else s["path"]
-        say(f"  [yellow]skipped[/] {where}: {s['reason']}")
+    for kind, entries in (("skipped", report.skipped), ("warning", report.warnings)):
+        for s in entries:
+            where = f"{s['path']}:{s['line']}" if "line" in s else s["path"]
+            say(f"  [yellow]{kind}[/] {_plain(where)}: {_plain(s['reason'])}")
     return report.to_json()
+
+
+def _plain(text: str) -> str:
+    """Outside text (a file name) as one printed line: no markup, no control characters."""
+    from rich.markup import escape
+
+    from assistant_builder.textsafe import printable
+
+    return escape(printable(str(text)))
 
 
 def cmd_dataset(args: argparse.Namespace) -> dict[str, Any]:

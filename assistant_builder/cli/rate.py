@@ -239,7 +239,7 @@ def run_rate(args: Any, console_factory: Callable[[], Any]) -> dict[str, Any]:
 def _verdict(ws: Any, store: RatingStore, args: Any, console: Any) -> dict[str, Any]:
     from assistant_builder.compare.answers import latest_summary
     from assistant_builder.compare.verdict import verdict_report
-    from assistant_builder.runs import BASE, run_of, side_name
+    from assistant_builder.runs import BASE, is_run_id, run_of, side_name
 
     models = store.newest_models()
     if args.model:  # a bare run id names that run's answers
@@ -249,7 +249,7 @@ def _verdict(ws: Any, store: RatingStore, args: Any, console: Any) -> dict[str, 
     x, y = models
     run_x, run_y = run_of(x), run_of(y)
     metrics = None
-    if run_x is not None and (ws.runs_dir / run_x).is_dir():
+    if run_x is not None and is_run_id(run_x) and (ws.runs_dir / run_x).is_dir():
         metrics = latest_summary(ws, run_x, run_y or BASE)
     report = verdict_report(store.verdict(x, y), metrics)
     console.print(f"[bold]{report['line']}[/]")

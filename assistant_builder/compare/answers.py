@@ -30,7 +30,7 @@ from assistant_builder.compare.questions import (  # re-exported: the stage's qu
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.engine import Answer, Engine, GenSettings
-from assistant_builder.runs import BASE, Run, open_run, side_name
+from assistant_builder.runs import BASE, Run, check_run_id, open_run, require_adapter, side_name
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_jsonl
 
 OnPiece = Callable[[str, str], None]  # (side, text piece) while streaming
@@ -54,10 +54,7 @@ class Sides:
 
 
 def _adapter_of(ws: Workspace, run_id: str) -> Path:
-    run = open_run(ws.runs_dir, run_id)
-    if not run.adapter_dir.is_dir():
-        raise UserError(f"run {run_id} has no adapter (did it finish?)")
-    return run.adapter_dir
+    return require_adapter(open_run(ws.runs_dir, run_id).dir)
 
 
 def resolve_sides(ws: Workspace, run_id: str | None, against: str | None = None) -> Sides:
@@ -322,7 +319,7 @@ def compare(
 
 def latest_summary(ws: Workspace, run_id: str, against: str = BASE) -> dict[str, Any] | None:
     """The newest compare summary of ``run_id`` against ``against`` (for the verdict)."""
-    folder = ws.runs_dir / run_id / "compare"
+    folder = ws.runs_dir / check_run_id(run_id) / "compare"
     if not folder.is_dir():
         return None
     for path in sorted(folder.glob("*.summary.json"), reverse=True):

@@ -21,7 +21,7 @@ from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
 from assistant_builder.models.answer_cache import AnswerCache
 from assistant_builder.models.engine import Answer, Engine, GenSettings
-from assistant_builder.runs import Run
+from assistant_builder.runs import Run, require_adapter
 from assistant_builder.workspace import Workspace, atomic_write_json
 
 SPLITS = ("verbatim", "reworded", "all")
@@ -147,7 +147,7 @@ def evaluate_questions(
     on_event(Progress("eval", "loading model"))
     # The cache makes re-evaluating (another run, --against) skip the base answers.
     cache = AnswerCache(ws.cache_dir / "answers.sqlite")
-    engine = Engine(base_model, run_dir / "adapter" if run_dir else None, cache=cache)
+    engine = Engine(base_model, require_adapter(run_dir) if run_dir else None, cache=cache)
     budget_from = "option"
     if settings.max_new_tokens <= 0:
         trained = trained_answers(run_dir, ws.dataset_dir / "train.jsonl")
@@ -172,7 +172,7 @@ def evaluate_questions(
         other_dir = ws.run_dir(against)
         if Run(other_dir).base_model() != base_model:
             raise UserError(f"run {against} has a different base model than {run_id}")
-        other = Engine(base_model, other_dir / "adapter", cache=cache)
+        other = Engine(base_model, require_adapter(other_dir), cache=cache)
         sides["against"] = _answers(
             other, prompts[False], True, system_prompt, settings, against, on_event
         )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.runs import require_adapter
 from assistant_builder.workspace import Workspace, atomic_write_json, sha256_file
 
 if TYPE_CHECKING:
@@ -293,8 +294,7 @@ def export(
     ws.require()
     formats = parse_formats(formats)
     run_dir = ws.run_dir(run_id)
-    if not (run_dir / "adapter").is_dir():
-        raise UserError(f"run {run_id} has no adapter (did it finish?)")
+    require_adapter(run_dir)
     results: dict[str, Any] = {}
     for fmt in formats:
         dest = ws.exports_dir / run_id / fmt

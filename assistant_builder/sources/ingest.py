@@ -10,8 +10,9 @@ its file version, so the dataset stage marks a person's review of an older versi
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,8 +21,11 @@ from typing import Any
 
 from assistant_builder.errors import IngestError, UserError
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.locks import store_lock
+from assistant_builder.textsafe import printable
 from assistant_builder.workspace import (
     Workspace,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_jsonl,
     read_jsonl,
@@ -33,6 +37,8 @@ METADATA_NAMES = {"source.txt", "license", "license.txt", "license.md", "readme.
 # An evaluation set kept next to the FAQ it tests ("golden.jsonl"): ingesting it with the
 # folder would put the test questions into training. Named explicitly, it is still read.
 GOLDEN = re.compile(r"^golden[\w.-]*\.jsonl?$", re.IGNORECASE)
+# How often a long ingest saves its index, so a killed one keeps most of its work.
+CHECKPOINT_SECONDS = 2.0
 
 
 @dataclass
@@ -43,6 +49,8 @@ class IngestReport:
     conversations: int = 0  # multi-turn support transcripts
     skipped: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # Files ingested with a caveat (an encoding that was guessed): {"path", "reason"}.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +60,7 @@ class IngestReport:
             "conversations": self.conversations,
             "skipped": self.skipped,
             "sources": self.sources,
+            "warnings": self.warnings,
         }
 
 
@@ -60,102 +69,164 @@ def _now() -> str:
 
 
 def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
-    """Expand folders (recursively, sorted, hidden entries skipped) into files."""
+    """Expand folders (recursively, sorted, hidden entries skipped) into files. A subfolder
+    that cannot be listed is reported as skipped with the reason, never silently left out."""
     for p in paths:
         if not p.exists():
-            raise UserError(f"{p}: no such file or folder")
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if any(part.startswith(".") for part in rel.parts) or not f.is_file():
-                    continue
-                if f.name.lower() in METADATA_NAMES:
-                    report.skipped.append(
-                        {"path": str(f), "reason": "folder metadata, not content"}
-                    )
-                    continue
-                if GOLDEN.match(f.name):
-                    reason = "evaluation (golden) questions, not training data: use it with eval"
-                    report.skipped.append({"path": str(f), "reason": reason})
-                    continue
-                yield f
-        else:
+            raise UserError(f"{printable(str(p))}: no such file or folder")
+        if not p.is_dir():
             yield p
+            continue
+        found: list[Path] = []
+
+        def unreadable(e: OSError, top: Path = p) -> None:
+            where = e.filename or top
+            reason = f"folder cannot be read: {e.strerror or e}"
+            report.skipped.append({"path": str(where), "reason": reason})
+
+        for folder, dirs, names in os.walk(p, onerror=unreadable):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found.extend(Path(folder) / n for n in names if not n.startswith("."))
+        for f in sorted(found):
+            if not f.is_file():
+                continue
+            if f.name.lower() in METADATA_NAMES:
+                report.skipped.append({"path": str(f), "reason": "folder metadata, not content"})
+                continue
+            if GOLDEN.match(f.name):
+                reason = "evaluation (golden) questions, not training data: use it with eval"
+                report.skipped.append({"path": str(f), "reason": reason})
+                continue
+            yield f
 
 
 def load_index(ws: Workspace) -> dict[str, Any]:
     path = ws.sources_dir / "index.json"
     if not path.is_file():
         return {"files": {}}
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} cannot be read ({e}); restore it from a backup") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise UserError(f"{path} is not a sources index; restore it from a backup")
     return data
 
 
 def ingest_paths(ws: Workspace, paths: list[Path], on_event: OnEvent = ignore) -> IngestReport:
-    """Parse each file and record it in the workspace. One bad file never stops the others."""
-    from assistant_builder.sources.parsers import parse_file
+    """Parse each file and record it in the workspace. One bad file never stops the others.
 
+    The whole ingest holds the sources lock: a second ingest into the same workspace waits for
+    this one, then reads the index it left, so neither loses the other's files.
+    """
     ws.require()
     report = IngestReport()
     files = list(iter_files(paths, report))
-    index = load_index(ws)
-    items_dir = ws.sources_dir / "items"
-    copies_dir = ws.sources_dir / "files"
-    for i, f in enumerate(files):
-        on_event(Progress("ingest", f"parsing {f}", done=i, total=len(files)))
-        # Every file goes to parse_file, extension or not: it sniffs the content ("NOTES" is
-        # Markdown, "faq.export" may be JSON) and raises IngestError for what it cannot read.
-        key = str(f.resolve())
-        try:
-            digest = sha256_file(f)
-            result = parse_file(f, display_path=str(f))
-        except IngestError as e:
-            entry: dict[str, Any] = {"path": str(f), "reason": e.reason}
-            if e.line is not None:
-                entry["line"] = e.line
-            report.skipped.append(entry)
-            continue
-        except OSError as e:
-            report.skipped.append({"path": str(f), "reason": f"cannot read: {e.strerror or e}"})
-            continue
-        report.skipped.extend(s.to_dict() for s in result.skipped)
-        rows = [p.to_dict() for p in result.pairs] + [s.to_dict() for s in result.sections]
-        rows += [c.to_dict() for c in result.conversations]
-        for r in rows:
-            r["sha256"] = digest
-        if not rows:
-            report.skipped.append({"path": str(f), "reason": "no questions or text found"})
-            continue
-        atomic_write_jsonl(items_dir / f"{digest}.jsonl", rows)
-        copy = copies_dir / f"{digest[:12]}-{f.name}"
-        if not copy.exists():
-            copies_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(f, copy)
-        old = index["files"].get(key)
-        previous = list(old.get("previous", [])) if old else []
-        if old and old["sha256"] != digest:
-            previous.append(old["sha256"])
-        index["files"][key] = {
-            "path": str(f),
-            "sha256": digest,
-            "format": result.format,
-            "pairs": len(result.pairs),
-            "sections": len(result.sections),
-            "conversations": len(result.conversations),
-            "ingested_at": _now(),
-            "previous": previous,
-        }
-        report.documents += 1
-        report.pairs += len(result.pairs)
-        report.sections += len(result.sections)
-        report.conversations += len(result.conversations)
-        source_entry = {"path": str(f), "format": result.format, "pairs": len(result.pairs)}
-        if result.conversations:
-            source_entry["conversations"] = len(result.conversations)
-        report.sources.append(source_entry)
-    atomic_write_json(ws.sources_dir / "index.json", index)
+    with store_lock(ws.root, "sources", on_wait=lambda m: on_event(Progress("ingest", m))):
+        index = load_index(ws)
+        clean_orphans(ws, index)
+        saved = time.monotonic()
+        for i, f in enumerate(files):
+            on_event(Progress("ingest", f"parsing {_shown(f)}", done=i, total=len(files)))
+            _ingest_one(ws, f, index, report)
+            # Save as it goes, so a killed ingest keeps what it had finished.
+            if time.monotonic() - saved > CHECKPOINT_SECONDS:
+                atomic_write_json(ws.sources_dir / "index.json", index)
+                saved = time.monotonic()
+        atomic_write_json(ws.sources_dir / "index.json", index)
     on_event(Progress("ingest", "done", done=len(files), total=len(files)))
     return report
+
+
+def _ingest_one(ws: Workspace, f: Path, index: dict[str, Any], report: IngestReport) -> None:
+    from assistant_builder.sources.parsers import parse_file
+
+    # Every file goes to parse_file, extension or not: it sniffs the content ("NOTES" is
+    # Markdown, "faq.export" may be JSON) and raises IngestError for what it cannot read.
+    key = str(f.resolve())
+    try:
+        digest = sha256_file(f)
+        result = parse_file(f, display_path=str(f))
+    except IngestError as e:
+        entry: dict[str, Any] = {"path": str(f), "reason": e.reason}
+        if e.line is not None:
+            entry["line"] = e.line
+        report.skipped.append(entry)
+        return
+    except OSError as e:
+        report.skipped.append({"path": str(f), "reason": f"cannot read: {e.strerror or e}"})
+        return
+    report.skipped.extend(s.to_dict() for s in result.skipped)
+    if result.encoding_note:
+        report.warnings.append({"path": str(f), "reason": result.encoding_note})
+    rows = [p.to_dict() for p in result.pairs] + [s.to_dict() for s in result.sections]
+    rows += [c.to_dict() for c in result.conversations]
+    for r in rows:
+        r["sha256"] = digest
+    if not rows:
+        report.skipped.append({"path": str(f), "reason": "no questions or text found"})
+        return
+    atomic_write_jsonl(ws.sources_dir / "items" / f"{digest}.jsonl", rows)
+    copy = ws.sources_dir / "files" / f"{digest[:12]}-{f.name}"
+    if not copy.exists():
+        # Written under a temporary name first: a killed copy never passes for a whole one.
+        atomic_write_bytes(copy, f.read_bytes())
+    old = index["files"].get(key)
+    previous = list(old.get("previous", [])) if old else []
+    if old and old["sha256"] != digest:
+        previous.append(old["sha256"])
+    index["files"][key] = {
+        "path": str(f),
+        "sha256": digest,
+        "format": result.format,
+        "pairs": len(result.pairs),
+        "sections": len(result.sections),
+        "conversations": len(result.conversations),
+        "ingested_at": _now(),
+        "previous": previous,
+    }
+    report.documents += 1
+    report.pairs += len(result.pairs)
+    report.sections += len(result.sections)
+    report.conversations += len(result.conversations)
+    source_entry = {"path": str(f), "format": result.format, "pairs": len(result.pairs)}
+    if result.conversations:
+        source_entry["conversations"] = len(result.conversations)
+    report.sources.append(source_entry)
+
+
+def _shown(path: Path) -> str:
+    """A path as printed: control characters (a newline in a file name) escaped."""
+    return printable(str(path))
+
+
+def clean_orphans(ws: Workspace, index: dict[str, Any]) -> int:
+    """Remove what a killed ingest left behind: item files and copies no index entry names,
+    and half-written temporary files. Runs under the sources lock. Returns files removed."""
+    known: set[str] = set()
+    for entry in index["files"].values():
+        known.add(entry["sha256"])
+        known.update(entry.get("previous", []))
+    prefixes = {h[:12] for h in known}
+    removed = 0
+    for folder, name_hash in (("items", lambda n: n.split(".")[0]), ("files", None)):
+        d = ws.sources_dir / folder
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp"):
+                orphan = True
+            elif name_hash is not None:
+                orphan = p.suffix == ".jsonl" and name_hash(p.name) not in known
+            else:
+                orphan = p.name[12:13] != "-" or p.name[:12] not in prefixes
+            if orphan and p.is_file():
+                p.unlink(missing_ok=True)
+                removed += 1
+    for p in ws.sources_dir.glob(".index.json.*.tmp"):
+        p.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def load_items(ws: Workspace) -> list[dict[str, Any]]:

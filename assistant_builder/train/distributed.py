@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.errors import UserError
+from assistant_builder.runs import mark_adapter_complete
+from assistant_builder.runs import save_adapter as whole_save
 from assistant_builder.train.recipe import Recipe, load_recipe
 
 CONFIG = "accelerate_config.yaml"
@@ -381,9 +383,9 @@ def save_adapter(trainer: Any, adapter: Path) -> bool:
         trainer.save_model(str(adapter))
         if is_main():  # the adapter folder holds what inference and export read, as below
             (adapter / "training_args.bin").unlink(missing_ok=True)
+            mark_adapter_complete(adapter)  # the save is over: the adapter counts from now
         return is_main()
-    trainer.model.save_pretrained(str(adapter))
     # The tokenizer (with its chat template) travels with the adapter, so inference and export
-    # format prompts exactly as training did.
-    trainer.processing_class.save_pretrained(str(adapter))
+    # format prompts exactly as training did. Saved whole or not at all (adapter.partial/ first).
+    whole_save(trainer.model, trainer.processing_class, adapter)
     return True

@@ -56,10 +56,13 @@ def parse_file(path: Path, display_path: str | None = None) -> ParseResult:
             display,
             f"unsupported file type '{ext}' (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})",
         )
-    text, _encoding = textio.decode(data, display)
+    text, encoding = textio.decode(data, display)
     fmt = detect_format(path, text[:16384])
     faq_hint = bool(re.search(r"faq|q-?and-?a|qna", path.stem, re.IGNORECASE))
-    return _guarded(lambda: parse_text(text, fmt, display, faq_hint=faq_hint), display, fmt)
+    result = _guarded(lambda: parse_text(text, fmt, display, faq_hint=faq_hint), display, fmt)
+    if "(" in encoding and "BOM" not in encoding:  # guessed or repaired: say so
+        result.encoding_note = f"decoded as {encoding}; check its text"
+    return result
 
 
 def parse_text(text: str, fmt: str, source: str, *, faq_hint: bool = False) -> ParseResult:

@@ -6,9 +6,10 @@ JSON Lines, a PDF without extension), so content sniffing corrects them.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
+
+from .textio import json_loads
 
 EXTENSIONS: dict[str, str] = {
     ".md": "markdown",
@@ -103,7 +104,7 @@ def _json_kind(head: str, by_ext: str) -> str:
     complete = 0
     for line in lines[:5]:
         try:
-            json.loads(line)
+            json_loads(line)
         except ValueError:
             break
         complete += 1

@@ -10,13 +10,13 @@ page yields no pairs, schema.org FAQPage JSON-LD (common on real FAQ pages) is u
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from . import cleanup
 from .html_markdown import DROP, QUESTION_CLASS, Converter, make_soup
 from .structure import Block, Line, build, looks_like_faq_title
+from .textio import json_loads
 from .types import ParseResult
 
 _CHROME_TAGS = ["nav", "header", "footer", "aside", "form", "script", "style", "noscript",
@@ -94,7 +94,7 @@ def _json_ld(soup: Any) -> list[Any]:
     out: list[Any] = []
     for s in soup.find_all("script", attrs={"type": "application/ld+json"}):
         try:
-            data = json.loads(s.string or "")
+            data = json_loads(s.string or "")
         except ValueError:
             continue
         items = data if isinstance(data, list) else [data]

@@ -17,7 +17,7 @@ from typing import Any
 from assistant_builder.errors import IngestError
 
 from . import cleanup
-from .textio import line_of
+from .textio import TooDeep, json_loads, line_of
 from .types import Pair, ParseResult, Section, Skipped
 
 _Q_KEYS = ("question", "q", "prompt", "query", "questions", "utterance", "title", "name", "ask")
@@ -54,7 +54,9 @@ def parse_json(text: str, source: str, fmt: str) -> ParseResult:
     if fmt == "jsonl":
         return _parse_jsonl(text, source)
     try:
-        doc = json.loads(text)
+        doc = json_loads(text)
+    except TooDeep as exc:
+        raise IngestError(source, f"JSON {exc}: not a question/answer file") from exc
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # several documents, one per line: JSON Lines
             return _parse_jsonl(text, source)
@@ -77,7 +79,10 @@ def _parse_jsonl(text: str, source: str) -> ParseResult:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = json_loads(line)
+        except TooDeep as exc:
+            result.skipped.append(Skipped(source, f"JSON line {exc}", no))
+            continue
         except json.JSONDecodeError as exc:
             result.skipped.append(Skipped(source, f"invalid JSON line: {exc.msg}", no))
             continue

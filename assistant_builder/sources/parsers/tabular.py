@@ -13,6 +13,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from assistant_builder.errors import IngestError
+
 from . import cleanup
 from .types import Pair, ParseResult, Skipped
 
@@ -107,8 +109,14 @@ def _stray_quote(lines: list[str], idx: int) -> bool:
     return lines[idx].count('"') % 2 == 1 and sum(x.count('"') for x in lines[idx:]) % 2 == 1
 
 
-def _find_columns(rows: list[_Row]) -> tuple[int, int, int | None, bool]:
-    """(question col, answer col, id col, first row is a header)."""
+# Without a column named like "question", at least this share of the rows must hold a question
+# in one column; otherwise the table is not a Q/A table (a contact list, a price list).
+_MIN_QUESTION_SHARE = 1 / 3
+
+
+def _find_columns(rows: list[_Row], source: str) -> tuple[int, int, int | None, bool]:
+    """(question col, answer col, id col, first row is a header); IngestError when no column
+    holds questions."""
     header = [_norm_header(c) for c in rows[0].cells]
     q = next((i for i, h in enumerate(header) if h in _Q_NAMES), None)
     a = next((i for i, h in enumerate(header) if h in _A_NAMES and i != q), None)
@@ -120,16 +128,29 @@ def _find_columns(rows: list[_Row]) -> tuple[int, int, int | None, bool]:
     data = rows[:200]
     width = max(len(r.cells) for r in data)
     if width < 2:
-        return 0, 1, None, False
+        raise IngestError(source, "only one column: a Q/A table needs a question and an answer")
     qscore = [0.0] * width
     length = [0.0] * width
     for r in data:
         for i, c in enumerate(r.cells):
-            qscore[i] += c.strip().endswith("?")
+            qscore[i] += c.strip().endswith("?") or cleanup.is_question(c)
             length[i] += len(c)
-    q = max(range(width), key=lambda i: (qscore[i], -i))
+    named = next((i for i, h in enumerate(header) if h in _Q_NAMES), None)
+    q = named if named is not None else max(range(width), key=lambda i: (qscore[i], -i))
+    if named is None and qscore[q] < _MIN_QUESTION_SHARE * len(data):
+        cols = ", ".join(repr(c.strip()[:30]) for c in rows[0].cells[:6])
+        raise IngestError(
+            source,
+            f"no question column: no header names one (first row: {cols}) and few cells read "
+            "as questions; name the columns 'question' and 'answer'",
+            rows[0].line_start,
+        )
     a = max((i for i in range(width) if i != q), key=lambda i: length[i])
-    return q, a, None, False
+    # A first row whose question cell is no question, above rows that hold questions, is a
+    # header with unknown names: not a pair.
+    first = rows[0].cells[q] if q < len(rows[0].cells) else ""
+    header_row = named is not None or (len(rows) > 1 and not cleanup.is_question(first))
+    return q, a, None, header_row
 
 
 def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
@@ -141,7 +162,7 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
     if not rows:
         result.skipped.append(Skipped(source, "no rows found"))
         return result
-    qcol, acol, idcol, has_header = _find_columns(rows)
+    qcol, acol, idcol, has_header = _find_columns(rows, source)
     header = [c.strip().strip("\ufeff") for c in rows[0].cells] if has_header else []
     header_key = (_norm_header(header[qcol]), _norm_header(header[acol])) if header else None
     groups: dict[str, _Group] = {}

@@ -8,7 +8,11 @@ match what an editor shows.
 from __future__ import annotations
 
 import codecs
+import itertools
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 from assistant_builder.errors import IngestError
 
@@ -125,7 +129,7 @@ def decode(data: bytes, display: str) -> tuple[str, str]:
             text = data.decode("utf-8")
             encoding = "utf-8"
         except UnicodeDecodeError:
-            text, encoding = _guess(data, display)
+            text, encoding = _damaged_utf8(data) or _guess(data, display)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise IngestError(display, "file is empty")
@@ -135,6 +139,22 @@ def decode(data: bytes, display: str) -> tuple[str, str]:
 
 
 _PREFERRED = ("cp1252", "latin_1", "iso8859_15")
+# Above this share of "mess" (charset-normalizer's chaos: odd symbols, mixed scripts) no legacy
+# code page reads the file sensibly: refuse it rather than train on mojibake.
+MAX_CHAOS = 0.2
+GUESSED = "guessed"  # in the encoding name when it was not declared (BOM) nor valid UTF-8
+
+
+def _damaged_utf8(data: bytes) -> tuple[str, str] | None:
+    """UTF-8 text with a few invalid bytes (a truncated copy, one stray byte): keep it as UTF-8
+    and say how many bytes were replaced. None when the file is not UTF-8 at all."""
+    good = data.decode("utf-8", errors="ignore")
+    multibyte = sum(1 for ch in good if ord(ch) > 0x7F)
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - good.count("\ufffd")
+    if multibyte == 0 or bad > multibyte:
+        return None
+    return text, f"utf-8 ({bad} invalid byte(s) replaced with \ufffd)"
 
 
 def _guess(data: bytes, display: str) -> tuple[str, str]:
@@ -152,8 +172,14 @@ def _guess(data: bytes, display: str) -> tuple[str, str]:
             break
     if best is None or best.encoding is None:
         raise IngestError(display, "cannot detect the text encoding (not UTF-8); save it as UTF-8")
+    if best.chaos > MAX_CHAOS:
+        raise IngestError(
+            display,
+            f"not UTF-8, and no encoding reads it cleanly (best guess {best.encoding} leaves "
+            f"{best.chaos:.0%} garbled); save it as UTF-8",
+        )
     try:
-        return data.decode(best.encoding), best.encoding
+        return data.decode(best.encoding), f"{best.encoding} ({GUESSED}: not UTF-8)"
     except (UnicodeDecodeError, LookupError) as exc:
         raise IngestError(
             display, f"text encoding looks like {best.encoding} but does not decode; save as UTF-8"
@@ -167,6 +193,29 @@ def read_text(path: Path, display: str) -> tuple[str, str]:
     if kind is not None:
         raise IngestError(display, f"not a text file: looks like {kind}")
     return decode(data, display)
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than a person writes: refused before the recursive parser sees it."""
+
+
+MAX_JSON_DEPTH = 100
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_DEPTH_STEP = str.maketrans({"[": "1", "{": "1", "]": "0", "}": "0"})
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` outside strings (0 for a scalar)."""
+    brackets = "".join(re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)))
+    steps = (1 if c == "1" else -1 for c in brackets.translate(_DEPTH_STEP))
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def json_loads(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` that raises ``TooDeep`` (a ValueError) instead of a RecursionError."""
+    if text.count("[") + text.count("{") > max_depth and json_depth(text) > max_depth:
+        raise TooDeep(f"nested deeper than {max_depth} levels")
+    return json.loads(text)
 
 
 def line_of(text: str, offset: int) -> int:

@@ -86,3 +86,6 @@ class ParseResult:
     sections: list[Section] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     conversations: list[Conversation] = field(default_factory=list)
+    # How the bytes were decoded, when it was not declared or plain UTF-8 (a guess, a repair):
+    # ingest reports it so the user can check the text.
+    encoding_note: str | None = None
