@@ -23,3 +23,24 @@ def printable(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def shell_quote(text: str) -> str:
+    """One shell word for ``text`` that a POSIX shell reads back exactly, printed on one line.
+
+    ``shlex.quote`` when the text is printable; otherwise bash's ``$'...'`` quoting with
+    escapes, so a newline in a path can neither break the command nor forge an output line.
+    """
+    import shlex
+
+    if text.isprintable():
+        return shlex.quote(text)
+    body = []
+    for ch in text:
+        if ch in "\\'":
+            body.append("\\" + ch)
+        elif ch.isprintable():
+            body.append(ch)
+        else:  # \n, \t, \xhh, \uhhhh: the escapes $'...' understands
+            body.append(ch.encode("unicode_escape").decode("ascii"))
+    return "$'" + "".join(body) + "'"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress
+from assistant_builder.textsafe import shell_quote
 from assistant_builder.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -196,5 +197,5 @@ def export_gguf(ws: Workspace, run_dir: Path, tmp: Path, on_event: OnEvent) -> d
         "quant_types": verdicts,
         "rejected": [q for q, v in verdicts.items() if v.get("removed") or v.get("skipped")],
         "usage": f"llama-cli -m {{path}}/{file_name(best)} -cnv "
-        f"-sys {ws.load_settings().system_prompt!r}",
+        f"-sys {shell_quote(ws.load_settings().system_prompt)}",
     }

@@ -86,9 +86,10 @@ def export_merged(ws: Workspace, run_dir: Path, tmp: Path, on_event: OnEvent) ->
         "dtype": dtype,
         "base_model": base,
         **{k: v for k, v in check.items() if k != "mismatches"},
-        "usage": 'python -c "from transformers import pipeline; '
-        "print(pipeline('text-generation', model='{path}')"
-        "([{'role': 'user', 'content': 'Hello'}])[0]['generated_text'][-1]['content'])\"",
+        # The folder is an argument, not part of the Python code: any path stays one word.
+        "usage": 'python -c "import sys; from transformers import pipeline; '
+        "print(pipeline('text-generation', model=sys.argv[1])"
+        "([{'role': 'user', 'content': 'Hello'}])[0]['generated_text'][-1]['content'])\" {path}",
     }
 
 

@@ -53,15 +53,16 @@ def export_openai_dataset(
             f"only {counts.get('train', 0)} training examples; OpenAI needs at least {MIN_EXAMPLES}"
         )
     # The official client (the `openai` package): upload, then start the job.
+    # The folder is an argument (sys.argv[1]), not part of the Python code: any path is safe.
     usage = (
-        'python -c "from openai import OpenAI; c = OpenAI(); '
-        "t = c.files.create(file=open('{path}/train.jsonl', 'rb'), purpose='fine-tune'); "
+        'python -c "import sys; from openai import OpenAI; c = OpenAI(); d = sys.argv[1]; '
+        "t = c.files.create(file=open(d + '/train.jsonl', 'rb'), purpose='fine-tune'); "
     )
     if "eval" in counts:
-        usage += "v = c.files.create(file=open('{path}/eval.jsonl', 'rb'), purpose='fine-tune'); "
+        usage += "v = c.files.create(file=open(d + '/eval.jsonl', 'rb'), purpose='fine-tune'); "
     usage += "print(c.fine_tuning.jobs.create(model='gpt-4o-mini-2024-07-18', training_file=t.id"
     usage += ", validation_file=v.id" if "eval" in counts else ""
-    usage += ').id)"'
+    usage += ').id)" {path}'
     return {
         "verified": True,
         "examples": counts,

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.locks import store_lock
 from assistant_builder.runs import require_adapter
+from assistant_builder.textsafe import printable, shell_quote
 from assistant_builder.workspace import Workspace, atomic_write_json, sha256_file
 
 if TYPE_CHECKING:
@@ -241,9 +243,11 @@ def export_adapter(ws: Workspace, run_dir: Path, tmp: Path, on_event: OnEvent) -
 def describe(result: dict[str, Any]) -> list[str]:
     """Human lines (rich markup) for an export result: where, how it was verified, and the
     exact command to use each artifact."""
+    from rich.markup import escape
+
     lines = []
     for fmt, info in result["exports"].items():
-        lines.append(f"[green]✓[/] {fmt}: {info['path']}")
+        lines.append(f"[green]✓[/] {fmt}: {escape(printable(info['path']))}")
         for q, v in (info.get("quant_types") or {}).items():
             if v.get("skipped"):
                 lines.append(f"    {q}: [yellow]not built[/] ({v['skipped']})")
@@ -260,9 +264,9 @@ def describe(result: dict[str, Any]) -> list[str]:
                     f"own {v['stopped']}/{v['questions']}"
                 )
         for w in info.get("warnings", []):
-            lines.append(f"    [yellow]warning:[/] {w}")
-        if info.get("usage"):
-            lines.append(f"    use it: {info['usage']}")
+            lines.append(f"    [yellow]warning:[/] {escape(printable(w))}")
+        if info.get("usage"):  # shell-quoted already: one line that pastes as it reads
+            lines.append(f"    use it: {escape(info['usage'])}")
     return lines
 
 
@@ -295,6 +299,28 @@ def export(
     formats = parse_formats(formats)
     run_dir = ws.run_dir(run_id)
     require_adapter(run_dir)
+    # One export at a time per workspace: the folder renames below are read-modify-writes, and
+    # holding the lock makes every hidden temporary folder a leftover of a killed export.
+    with store_lock(ws.root, "exports", on_wait=lambda m: on_event(Progress("export", m))):
+        clean_export_leftovers(ws)
+        return _export_locked(ws, run_id, run_dir, formats, on_event)
+
+
+def clean_export_leftovers(ws: Workspace) -> list[str]:
+    """Remove the hidden temporary folders of exports that were killed (``exports/<run>/
+    .<format>.*``); call it under the exports lock. Returns what was removed."""
+    removed = []
+    if ws.exports_dir.is_dir():
+        for tmp in ws.exports_dir.glob("*/.*"):
+            if tmp.is_dir() and tmp.name.split(".")[1] in _EXPORTERS:
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed.append(str(tmp))
+    return removed
+
+
+def _export_locked(
+    ws: Workspace, run_id: str, run_dir: Path, formats: list[str], on_event: OnEvent
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for fmt in formats:
         dest = ws.exports_dir / run_id / fmt
@@ -304,7 +330,7 @@ def export(
             on_event(Progress("export", f"exporting {fmt}"))
             info = _resolve(fmt)(ws, run_dir, tmp, on_event)
             if "usage" in info:  # the command names the final folder, not the temporary one
-                info["usage"] = info["usage"].replace("{path}", str(dest.absolute()))
+                info["usage"] = info["usage"].replace("{path}", shell_quote(str(dest.absolute())))
             write_manifest(tmp, {"format": fmt, "run": run_id, **info})
             bad = check_manifest(tmp)
             if bad:  # a file changed between writing and the manifest: never ship that

@@ -7,6 +7,7 @@ on (with its hash), the environment, the event log, metrics, the loss plot and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -14,8 +15,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -321,6 +323,11 @@ def train(
     handle = launch(ws, recipe, resume_run)
     run_dir = handle.run_dir
     on_event(TrainStarted(handle.run_id, str(run_dir)))
+    with _terminate_as_interrupt():
+        return _follow_or_cancel(handle, on_event)
+
+
+def _follow_or_cancel(handle: TrainHandle, on_event: OnTrainEvent) -> dict[str, Any]:
     try:
         return follow(handle, on_event)
     except KeyboardInterrupt:
@@ -332,3 +339,22 @@ def train(
             handle.kill()
             handle.process.wait()
             raise _failure(handle, "stopped without saving (second Ctrl-C)") from None
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager stopping us) stops the training like Ctrl-C does:
+    the child is asked to save a checkpoint and stop, never left running on its own. Only the
+    main thread can set signal handlers; elsewhere (the app's worker) the app cancels."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -465,9 +465,28 @@ def run(run_dir: Path) -> int:
         return 1
 
 
+def _watch_parent(poll: float = 1.0) -> None:
+    """Stop (saving a checkpoint, as on cancel) when the process that started this one dies:
+    a killed ``train`` command or app must not leave a training running on, orphaned."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not _STOP["requested"]:
+            if os.getppid() != parent:
+                _STOP["requested"] = True
+                return
+            time.sleep(poll)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    _watch_parent()
     return run(Path(argv[0]))
 
 

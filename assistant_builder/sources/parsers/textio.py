@@ -154,7 +154,7 @@ def _damaged_utf8(data: bytes) -> tuple[str, str] | None:
     bad = text.count("\ufffd") - good.count("\ufffd")
     if multibyte == 0 or bad > multibyte:
         return None
-    return text, f"utf-8 ({bad} invalid byte(s) replaced with \ufffd)"
+    return text, f"utf-8 ({bad} invalid byte(s) replaced)"
 
 
 def _guess(data: bytes, display: str) -> tuple[str, str]:
