@@ -24,6 +24,7 @@ from assistant_builder.cli.commands import (
 )
 from assistant_builder.cli.promote import cmd_promote
 from assistant_builder.cli.serve_cmds import add_serve_arguments, cmd_conversations, cmd_serve
+from assistant_builder.cli.state import cmd_state
 from assistant_builder.dataset.formats import FORMATS as DATASET_FORMATS
 from assistant_builder.dataset.heading_questions import STRATEGIES
 from assistant_builder.dataset.paraphrase import DEFAULT_VARIANTS
@@ -346,6 +347,12 @@ def add_doctor(sub: Subparsers) -> None:
     _add(sub, "doctor", cmd_doctor, "what this machine can do (CUDA, bitsandbytes, default model)")
 
 
+def add_state(sub: Subparsers) -> None:
+    _add(
+        sub, "state", cmd_state, "the workspace's state: stores, leftovers of killed commands, runs"
+    )
+
+
 # In the order `--help` lists them: the pipeline, then the tools.
 COMMANDS = (
     add_init,
@@ -362,6 +369,7 @@ COMMANDS = (
     add_conversations,
     add_recipes,
     add_doctor,
+    add_state,
 )
 
 

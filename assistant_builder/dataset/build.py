@@ -10,6 +10,7 @@ build, so rebuilding never loses a person's review.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from assistant_builder.dataset.review import overlay_edit
 from assistant_builder.dataset.teacher import TeacherConfig
 from assistant_builder.errors import UserError
 from assistant_builder.events import OnEvent, Progress, ignore
+from assistant_builder.locks import store_lock
 from assistant_builder.sources.ingest import load_items
 from assistant_builder.workspace import (
     Workspace,
@@ -258,8 +260,18 @@ def load_edits(ws: Workspace) -> dict[str, dict[str, Any]]:
     path = ws.dataset_dir / "edits.jsonl"
     edits: dict[str, dict[str, Any]] = {}
     if path.is_file():
-        for row in read_jsonl(path):
-            edits[row["id"]] = row
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for lineno, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                if lineno == text.count("\n") + 1:
+                    continue  # the last line, cut short by a killed command: not an edit
+                raise UserError(f"{path}:{lineno}: not valid JSON") from None
+            if isinstance(row, dict) and isinstance(row.get("id"), str):
+                edits[row["id"]] = row
     return edits
 
 
@@ -290,8 +302,15 @@ def record_edit(
         row["sha256"] = sha256
     path = ws.dataset_dir / "edits.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+    with store_lock(ws.root, "edits"), open(path, "ab") as f:
+        # A line cut short by a killed command stays on its own line, never glued to this one.
+        if f.tell() > 0:
+            with open(path, "rb") as r:
+                r.seek(-1, 2)
+                if r.read(1) != b"\n":
+                    line = b"\n" + line
+        f.write(line)
 
 
 def _is_eval_group(group: str, seed: int, fraction: float) -> bool:
@@ -300,6 +319,15 @@ def _is_eval_group(group: str, seed: int, fraction: float) -> bool:
 
 
 def build_dataset(
+    ws: Workspace, opts: BuildOptions | None = None, on_event: OnEvent = ignore
+) -> DatasetReport:
+    """Build the dataset files; one build at a time per workspace (a second one waits)."""
+    ws.require()
+    with store_lock(ws.root, "dataset", on_wait=lambda m: on_event(Progress("dataset", m))):
+        return _build_dataset(ws, opts, on_event)
+
+
+def _build_dataset(
     ws: Workspace, opts: BuildOptions | None = None, on_event: OnEvent = ignore
 ) -> DatasetReport:
     opts = opts or BuildOptions()

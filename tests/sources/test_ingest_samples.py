@@ -14,7 +14,10 @@ import pytest
 
 from assistant_builder.sources.parsers import parse_file
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = next(
+    (p / "shared" / "samples" for p in Path(__file__).resolve().parents if (p / "shared" / "samples").is_dir()),
+    Path("/nonexistent"),
+)
 
 pytestmark = pytest.mark.skipif(
     not SAMPLES.is_dir(), reason=f"real sample files not present at {SAMPLES}"

@@ -27,7 +27,13 @@ _CHROME_TOKENS = {
     "cookies", "consent", "gdpr", "skip", "share", "social", "vote", "votes", "feedback",
     "helpful", "rating", "related", "comments", "comment", "footer", "masthead", "banner",
     "subscribe", "newsletter", "pagination", "pager", "toc", "advert", "ads", "promo",
+    "leftbar", "rightbar", "topbar", "menubar", "toolbar", "sidenav", "topnav", "sitenav",
+    "search", "searchbox", "widget", "widgets", "sitemap",
 }  # fmt: skip
+# A list or table whose text is mostly link text is a menu ("Quick links", "Related pages"),
+# however it is marked up; FAQ answers are prose with an occasional link.
+_LINK_LIST_DENSITY = 0.7
+_LINK_LIST_MIN_LINKS = 3
 _HEADING = re.compile(r"^h[1-6]$")
 
 
@@ -52,6 +58,26 @@ def _strip_chrome(root: Any) -> None:
             or (tag.name == "button" and not cleanup.is_question(tag.get_text(" ", strip=True)))
         ):
             tag.decompose()
+    _strip_link_lists(root)
+
+
+def _strip_link_lists(root: Any) -> None:
+    """Remove link menus (and the heading right above one, its title): lists and tables
+    whose text is mostly links."""
+    for tag in root.find_all(["ul", "ol", "menu", "table"]):
+        if tag.decomposed or getattr(tag, "attrs", None) is None:
+            continue
+        links = tag.find_all("a")
+        if len(links) < _LINK_LIST_MIN_LINKS:
+            continue
+        text = len(tag.get_text("", strip=True))
+        linked = sum(len(a.get_text("", strip=True)) for a in links)
+        if text == 0 or linked < _LINK_LIST_DENSITY * text:
+            continue
+        title = tag.find_previous_sibling(True)
+        if title is not None and _HEADING.match(title.name or ""):
+            title.decompose()
+        tag.decompose()
 
 
 def _main(soup: Any) -> Any:

@@ -135,6 +135,7 @@ def build(
             and b.level > 0
             and i != title_idx
             and bool(body_text)
+            and not looks_like_faq_title(b.title)  # "Acme FAQ" heads the page, it asks nothing
             and not has_question_below(i)
             and not _has_inline_questions(b.body)  # a body of inline Q/A is a category
         )
