@@ -15,7 +15,11 @@ import pytest
 from assistant_builder.sources.parsers import parse_file
 
 SAMPLES = next(
-    (p / "shared" / "samples" for p in Path(__file__).resolve().parents if (p / "shared" / "samples").is_dir()),
+    (
+        p / "shared" / "samples"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "samples").is_dir()
+    ),
     Path("/nonexistent"),
 )
 

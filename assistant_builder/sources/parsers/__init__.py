@@ -67,6 +67,8 @@ def parse_file(path: Path, display_path: str | None = None) -> ParseResult:
 
 def parse_text(text: str, fmt: str, source: str, *, faq_hint: bool = False) -> ParseResult:
     """Parse already-decoded ``text`` as ``fmt`` (any format name but "pdf")."""
+    if fmt in ("markdown", "rst", "text"):
+        text = _clamp_indent(text)
     if fmt == "markdown":
         from .markdown import parse_markdown
 
@@ -97,6 +99,16 @@ def parse_text(text: str, fmt: str, source: str, *, faq_hint: bool = False) -> P
 
         return parse_plaintext(text, source, faq_hint=faq_hint)
     raise IngestError(source, f"unsupported format {fmt!r}")
+
+
+# Indentation beyond this many columns is flattened to it: no document nests lists or quotes
+# that deep, and the block parsers slow down with the square of the nesting.
+MAX_INDENT = 64
+_DEEP_INDENT = re.compile(rf"^[ \t]{{{MAX_INDENT + 1},}}", re.MULTILINE)
+
+
+def _clamp_indent(text: str) -> str:
+    return _DEEP_INDENT.sub(" " * MAX_INDENT, text)
 
 
 def _guarded(fn: object, display: str, fmt: str) -> ParseResult:

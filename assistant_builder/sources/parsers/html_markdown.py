@@ -78,8 +78,15 @@ class Converter:
             body = node.get_text().strip("\n")
             self.code.append(f"```{_lang(node)}\n{body}\n```")
             return "\n\n" + _PH.format(len(self.code) - 1) + "\n\n"
+        question_class = QUESTION_CLASS.search(" ".join(node.get("class") or []))
+        # Lists and tables render their own children: rendering them here too would double
+        # the work at every nesting level (2^depth on nested lists).
+        if name in ("ul", "ol") and not question_class:
+            return "\n\n" + self._list(node, ordered=name == "ol") + "\n\n"
+        if name == "table" and not question_class:
+            return "\n\n" + self._table(node) + "\n\n"
         inner = self._children(node)
-        if name == "button" or QUESTION_CLASS.search(" ".join(node.get("class") or [])):
+        if name == "button" or question_class:
             # accordion FAQs: the question sits in a button or a "faq-question" element
             q = inner.strip().strip("*").strip()
             if q and cleanup.is_question(q):
@@ -124,9 +131,11 @@ class Converter:
 
     def _table(self, node: Any) -> str:
         rows = []
-        for tr in node.find_all("tr"):
+        # Only this table's own rows and cells: a nested table renders inside its cell.
+        for tr in (r for r in node.find_all("tr") if r.find_parent("table") is node):
             cells = [
-                self.finish(self._children(c)).replace("\n", " ") for c in tr.find_all(["td", "th"])
+                self.finish(self._children(c)).replace("\n", " ")
+                for c in tr.find_all(["td", "th"], recursive=False)
             ]
             if any(cells):
                 rows.append("| " + " | ".join(cells) + " |")

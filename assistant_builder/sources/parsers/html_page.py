@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from assistant_builder.errors import IngestError
+
 from . import cleanup
 from .html_markdown import DROP, QUESTION_CLASS, Converter, make_soup
 from .structure import Block, Line, build, looks_like_faq_title
@@ -80,6 +82,25 @@ def _strip_link_lists(root: Any) -> None:
         tag.decompose()
 
 
+# Real pages nest a few dozen elements deep; the walkers below recurse per level.
+MAX_HTML_DEPTH = 150
+
+
+def _check_depth(soup: Any, source: str) -> None:
+    """IngestError for markup nested deeper than any page a person reads."""
+    from bs4 import Tag
+
+    depth: dict[int, int] = {id(soup): 0}
+    for tag in soup.descendants:
+        if isinstance(tag, Tag):
+            d = depth[id(tag)] = depth.get(id(tag.parent), 0) + 1
+            if d > MAX_HTML_DEPTH:
+                line = f" (line {tag.sourceline})" if tag.sourceline else ""
+                raise IngestError(
+                    source, f"HTML nested deeper than {MAX_HTML_DEPTH} elements{line}"
+                )
+
+
 def _main(soup: Any) -> Any:
     for sel in ("main", "article", "[role=main]", "#content", ".content", "#main", "body"):
         found = soup.select(sel)
@@ -90,6 +111,7 @@ def _main(soup: Any) -> Any:
 
 def parse_html(text: str, source: str, faq_hint: bool = False) -> ParseResult:
     soup = make_soup(text)
+    _check_depth(soup, source)
     ld = _json_ld(soup)
     title_tag = soup.find("title")
     page_title = title_tag.get_text(" ", strip=True) if title_tag else ""

@@ -56,6 +56,8 @@ def parse_json(text: str, source: str, fmt: str) -> ParseResult:
     try:
         doc = json_loads(text)
     except TooDeep as exc:
+        if text.strip().count("\n"):  # several lines: read them one by one, keep the good ones
+            return _parse_jsonl(text, source)
         raise IngestError(source, f"JSON {exc}: not a question/answer file") from exc
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # several documents, one per line: JSON Lines
