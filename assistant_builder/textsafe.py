@@ -41,6 +41,8 @@ def shell_quote(text: str) -> str:
             body.append("\\" + ch)
         elif ch.isprintable():
             body.append(ch)
-        else:  # \n, \t, \xhh, \uhhhh: the escapes $'...' understands
+        elif ord(ch) < 0x80:  # \n, \t, \x1b: the escapes $'...' understands
             body.append(ch.encode("unicode_escape").decode("ascii"))
+        else:  # by code point: a \xhh escape would be a raw byte, not this character
+            body.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
     return "$'" + "".join(body) + "'"
