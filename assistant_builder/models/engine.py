@@ -142,10 +142,16 @@ class Engine:
         model: Any = load_model(base_model, dtype=dtype)
         if torch.cuda.is_available():
             model = model.to("cuda")
+        # PEFT names adapters as torch modules, which may not contain a dot: a run id such as
+        # "v1.2" gets an internal name (the public one stays the run id).
+        self._peft_names = {
+            name: name if "." not in name else f"{name.replace('.', '_')}__{i}"
+            for i, name in enumerate(named)
+        }
         if named:
             from peft import PeftModel
 
-            items = list(named.items())
+            items = [(self._peft_names[n], f) for n, f in named.items()]
             model = PeftModel.from_pretrained(model, str(items[0][1]), adapter_name=items[0][0])
             for name, folder in items[1:]:
                 model.load_adapter(str(folder), adapter_name=name)
@@ -203,7 +209,7 @@ class Engine:
             return contextlib.nullcontext()
         if side == BASE:
             return self.model.disable_adapter()
-        self.model.set_adapter(side)
+        self.model.set_adapter(self._peft_names[side])
         return contextlib.nullcontext()
 
     def _key(self, side: str, prompt: str, settings: GenSettings) -> str:

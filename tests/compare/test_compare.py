@@ -140,6 +140,14 @@ def test_compare_two_runs_on_one_base(workspace: Workspace, tiny: dict[str, Path
         compare(workspace, "run1", QS, against="run1")
 
 
+def test_compare_runs_whose_ids_hold_dots(workspace: Workspace, tiny: dict[str, Path]) -> None:
+    # PEFT cannot name an adapter "v1.2" (a torch module name): the engine maps the name.
+    make_run(workspace, "v1.1", tiny["base"], tiny["a1"])
+    make_run(workspace, "v1.2", tiny["base"], tiny["a2"])
+    s = compare(workspace, "v1.2", QS[:1], GenSettings(max_new_tokens=4), against="v1.1")
+    assert s["models"] == {"base": "tuned:v1.1", "tuned": "tuned:v1.2"}
+
+
 def test_compare_refuses_runs_on_different_bases(
     workspace: Workspace, tiny: dict[str, Path], tmp_path: Path
 ) -> None:
