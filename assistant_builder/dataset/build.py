@@ -324,6 +324,9 @@ def build_dataset(
     """Build the dataset files; one build at a time per workspace (a second one waits)."""
     ws.require()
     with store_lock(ws.root, "dataset", on_wait=lambda m: on_event(Progress("dataset", m))):
+        # Half-written files of a build that was killed (atomic writes' temporary names).
+        for tmp in ws.dataset_dir.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
         return _build_dataset(ws, opts, on_event)
 
 

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from assistant_builder.locks import store_lock
 from assistant_builder.sources.ingest import ingest_paths, load_index
@@ -190,3 +192,34 @@ def test_mixed_faq_page_definition_lists_details_and_bold_paragraphs() -> None:
     for chrome in ("Why do customers love us?", "Recent posts", "Newsletter", "What is oolong?"):
         assert chrome not in questions
     assert all("cookies" not in p.answer and "Subscribe" not in p.answer for p in pairs)
+
+
+_FORMATS = [".md", ".rst", ".html", ".txt", ".csv", ".tsv", ".json", ".jsonl", ""]
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(files=st.lists(st.tuples(st.sampled_from(_FORMATS), st.binary(max_size=300)),
+                      min_size=1, max_size=6))  # fmt: skip
+def test_every_file_of_a_folder_is_recorded_or_skipped_with_a_reason(
+    tmp_path_factory: pytest.TempPathFactory, files: list[tuple[str, bytes]]
+) -> None:
+    """Whatever a folder holds, ingest ends normally and accounts for every file: recorded
+    in the index, or skipped with a reason naming it. Nothing is silently dropped."""
+    root = tmp_path_factory.mktemp("prop")
+    ws = Workspace(root / "ws")
+    ws.create()
+    folder = root / "in"
+    folder.mkdir()
+    names = []
+    for i, (ext, data) in enumerate(files):
+        (folder / f"f{i}{ext}").write_bytes(data)
+        names.append(str(folder / f"f{i}{ext}"))
+    report = ingest_paths(ws, [folder])
+    recorded = {s["path"] for s in report.sources}
+    skipped = {s["path"] for s in report.skipped if s.get("reason")}
+    assert set(names) <= recorded | skipped
+    assert {e["path"] for e in load_index(ws)["files"].values()} == recorded
