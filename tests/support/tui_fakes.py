@@ -14,6 +14,7 @@ import pytest
 
 from assistant_builder.compare.pair import PairAnswerer
 from assistant_builder.models.engine import Answer
+from assistant_builder.runs import mark_adapter_complete
 from assistant_builder.train.launch import TrainHandle
 from assistant_builder.workspace import Workspace
 
@@ -44,6 +45,9 @@ for step in range(1, steps + 1):
 emit("eval", step=done, max_steps=steps, eval_loss=1.5)
 (run_dir / "adapter").mkdir(exist_ok=True)
 (run_dir / "adapter" / "adapter_config.json").write_text("{}")
+# The marker the real save writes last (assistant_builder.runs.ADAPTER_MARKER).
+marker = {"files": {"adapter_config.json": 2}}
+(run_dir / "adapter" / "COMPLETE.json").write_text(json.dumps(marker))
 status = "cancelled" if stop["now"] else "completed"
 metrics = {"run": run_dir.name, "mode": "lora", "status": status,
            "steps": done, "train_loss": 2.0 / max(done, 1), "eval_loss": 1.5,
@@ -125,6 +129,7 @@ def add_fake_run(ws: Workspace, run_id: str = RUN_ID) -> Path:
     run_dir = ws.runs_dir / run_id
     (run_dir / "adapter").mkdir(parents=True)
     (run_dir / "adapter" / "adapter_config.json").write_text("{}")
+    mark_adapter_complete(run_dir / "adapter")  # as the real save leaves it
     (run_dir / "run.json").write_text(json.dumps({
         "run": run_id, "recipe": "cpu-lora", "base_model": "default",
         "dataset_sha256": dataset_hash(ws.dataset_dir / "train.jsonl"),
