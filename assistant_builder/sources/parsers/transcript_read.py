@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from .helpdesk import intercom_conversations, looks_like_helpdesk, zendesk_tickets
+from .textio import json_loads
 from .transcripts import (
     CONV_KEYS,
     LIST_KEYS,
@@ -40,14 +41,14 @@ def looks_like_transcript(text: str, fmt: str) -> bool:
         recs = []
         for line in text[:65536].split("\n")[:5]:
             try:
-                recs.append(json.loads(line))
+                recs.append(json_loads(line))
             except ValueError:
                 continue
         return any(_record_kind(r) for r in recs)
     if looks_like_helpdesk(text[:16384]):
         return True
     try:
-        doc = json.loads(text)
+        doc = json_loads(text)  # a depth limit, not a RecursionError, on hostile nesting
     except ValueError:
         return False
     return bool(_records(doc))
@@ -105,7 +106,7 @@ def parse_transcripts(text: str, source: str, fmt: str) -> ParseResult:
 
 def _from_json(text: str, notices: Notices) -> Groups:
     try:
-        doc = json.loads(text)
+        doc = json_loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # one document per line after all
             return _from_jsonl(text, notices)
@@ -130,9 +131,9 @@ def _from_jsonl(text: str, notices: Notices) -> Groups:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            notices.add(f"invalid JSON line ({exc.msg}); left out", no)
+            rec = json_loads(line)
+        except ValueError as exc:  # invalid, or nested deeper than the limit
+            notices.add(f"invalid JSON line ({getattr(exc, 'msg', exc)}); left out", no)
             continue
         kind = _record_kind(rec)
         if kind in ("zendesk", "intercom"):
