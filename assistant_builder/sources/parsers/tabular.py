@@ -164,7 +164,11 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
         return result
     qcol, acol, idcol, has_header = _find_columns(rows, source)
     header = [c.strip().strip("\ufeff") for c in rows[0].cells] if has_header else []
-    header_key = (_norm_header(header[qcol]), _norm_header(header[acol])) if header else None
+    header_key = (
+        (_norm_header(header[qcol]), _norm_header(header[acol]))
+        if len(header) > max(qcol, acol)  # a short first row names no column
+        else None
+    )
     groups: dict[str, _Group] = {}
     for r in rows[1:] if has_header else rows:
         cells = r.cells
