@@ -1,5 +1,5 @@
 """Fault injection: kill -9 at random points of ingest, dataset, the adapter save, export and
-rating; after each kill the workspace opens, ``check`` reports its state without a traceback,
+rating; after each kill the workspace opens, ``state`` reports its state without a traceback,
 nothing that was acknowledged before the kill is lost, and the next command works (and cleans
 up what the killed one left).
 
@@ -76,7 +76,7 @@ def _kill_during(cmd: list[str], after: float) -> None:
 
 
 def _check(ws: Path, stage: str) -> dict[str, Any]:
-    report = _ab(ws, "check")
+    report = _ab(ws, "state")
     assert report["_rc"] == 0, report
     _count(stage, tracebacks=0)
     return report
@@ -112,7 +112,7 @@ def _ingest_kills(tmp_path: Path, kills: int, seed: int) -> None:
         assert lost == 0 and not report["sources"]["missing_items"]
     done = _ab(ws.root, "ingest", str(big))
     assert done["documents"] == 150
-    assert _ab(ws.root, "check")["sources"]["leftovers"] == 0  # the next ingest cleaned up
+    assert _ab(ws.root, "state")["sources"]["leftovers"] == 0  # the next ingest cleaned up
     assert len(_index(ws)) == 155
 
 
@@ -202,7 +202,7 @@ def test_kill_export(tiny_run: tuple[Workspace, str]) -> None:
         _count("export", cases=1, kills=1, items_checked=len(report["export_leftovers"]))
     done = _ab(ws.root, "export", "--run", run_id, "--format", "adapter")
     assert done["_rc"] == 0, done
-    assert _ab(ws.root, "check")["export_leftovers"] == []  # the next export cleaned up
+    assert _ab(ws.root, "state")["export_leftovers"] == []  # the next export cleaned up
 
 
 _RATER = textwrap.dedent(
