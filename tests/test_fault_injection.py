@@ -186,7 +186,7 @@ def test_kill_adapter_save(tmp_path: Path) -> None:
         assert (row["adapter"] == "complete") == whole
         if not whole:
             assert report["latest_run"] != run.name
-            r = _ab(ws.root, "export", "--run", run.name, "--format", "adapter")
+            r = _ab(ws.root, "export", "--run", run.name, "--format", "adapter", "--force")
             assert r["_rc"] == 2 and "no adapter" in r["error"]
         _count("train save", cases=1, kills=1, items_checked=1)
 
@@ -196,11 +196,11 @@ def test_kill_export(tiny_run: tuple[Workspace, str]) -> None:
     ws, run_id = tiny_run
     rng = random.Random(5)
     for _ in range(max(2, KILLS // 2)):
-        _kill_during(_cli(ws.root, "export", "--run", run_id, "--format", "adapter"),
+        _kill_during(_cli(ws.root, "export", "--run", run_id, "--format", "adapter", "--force"),
                      rng.uniform(2.0, 8.0))  # fmt: skip
         report = _check(ws.root, "export")
         _count("export", cases=1, kills=1, items_checked=len(report["export_leftovers"]))
-    done = _ab(ws.root, "export", "--run", run_id, "--format", "adapter")
+    done = _ab(ws.root, "export", "--run", run_id, "--format", "adapter", "--force")
     assert done["_rc"] == 0, done
     assert _ab(ws.root, "state")["export_leftovers"] == []  # the next export cleaned up
 

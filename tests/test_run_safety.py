@@ -117,7 +117,7 @@ def test_cli_refuses_path_run_ids_and_broken_adapters(workspace: Workspace) -> N
         ["compare", "--run", "/tmp"],
         ["serve", "--run", ".."],
         ["train", "--resume", "../x"],
-        ["export", "--run", "half.done", "--format", "adapter"],
+        ["export", "--run", "half.done", "--format", "adapter", "--force"],
         ["compare", "--run", "half.done"],
         ["serve", "--run", "half.done"],
     ):
