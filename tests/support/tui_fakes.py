@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ RUN_ID = "20250101-120000-cpu-lora"
 FAKE_WORKER = r"""
 import json, signal, sys, time
 from pathlib import Path
+from typing import Any
 run_dir = Path(sys.argv[1]); steps = int(sys.argv[2]); delay = float(sys.argv[3])
 stop = {"now": False}
 signal.signal(signal.SIGTERM, lambda *a: stop.update(now=True))
@@ -102,6 +104,13 @@ def fake_answerer(ws: Workspace, run_id: str) -> PairAnswerer:
     return PairAnswerer(ws, run_id, engine=FakeEngine(ws))
 
 
+def quick_estimate(ws: Workspace, recipe: Any, tokenizer: Any = None) -> tuple[Any, Any]:
+    """estimate_run's answer for a small dataset at an assumed speed, without a tokenizer."""
+    from assistant_builder.train.budget import plan
+
+    return plan(10_000, 100, recipe.epochs, (200.0, "assumed"), None), recipe
+
+
 def make_demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ingest: bool = True,
                  build: bool = True) -> Workspace:  # fmt: skip
     """A real workspace with the starter data, named 'ws' inside tmp_path (the current folder),
@@ -112,6 +121,9 @@ def make_demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, ingest: boo
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ASSISTANT_BUILDER_WORKSPACE", "ws")
+    # The Train screen's estimate reads the base model's tokenizer (converting the default model
+    # into the test session's empty cache takes a minute); these tests are about the screens.
+    monkeypatch.setattr("assistant_builder.train.preflight.estimate_run", quick_estimate)
     ws = Workspace(Path("ws"))
     ws.create()
     copy_demo_data(ws)
@@ -198,6 +210,9 @@ def make_fixed_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ASSISTANT_BUILDER_WORKSPACE", "ws")
+    # The Train screen's estimate reads the base model's tokenizer (converting the default model
+    # into the test session's empty cache takes a minute); these tests are about the screens.
+    monkeypatch.setattr("assistant_builder.train.preflight.estimate_run", quick_estimate)
     ws = Workspace(Path("ws"))
     ws.create()
     src = ws.root / "demo-data" / "faq.csv"
