@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from assistant_builder.runs import mark_adapter_complete
 from assistant_builder.status import workspace_status
 from assistant_builder.workspace import Workspace
 
@@ -11,6 +12,8 @@ from assistant_builder.workspace import Workspace
 def test_train_stage_shows_the_final_loss_and_says_so(workspace: Workspace) -> None:
     run = workspace.runs_dir / "r1"
     (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    mark_adapter_complete(run / "adapter")  # a finished run's adapter, as the real save leaves it
     (run / "run.json").write_text(json.dumps({"recipe": "cpu-lora", "base_model": "default"}))
     metrics = {"status": "completed", "train_loss": 0.685, "last_loss": 0.003}
     (run / "metrics.json").write_text(json.dumps(metrics))
