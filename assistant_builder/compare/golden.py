@@ -156,25 +156,29 @@ def evaluate_questions(
         budget, budget_from = answer_budget(*lengths)
         settings = replace(settings, max_new_tokens=budget)
     retrieval = None
-    prompts = {False: [q.question for q in questions]}
-    if any(s.endswith(RETRIEVAL_SUFFIX) for s in systems):
+    prompts = {s: [q.question for q in questions] for s in systems}
+    with_retrieval = [s for s in systems if s.endswith(RETRIEVAL_SUFFIX)]
+    if with_retrieval:
         from assistant_builder.compare.golden_retrieval import retrieval_prompts
 
         on_event(Progress("eval", "retrieving passages"))
-        grounded, retrieval = retrieval_prompts(ws, run_dir, engine, questions, settings)
-        prompts[True] = [g.prompt for g in grounded]
+        grounded, retrieval = retrieval_prompts(
+            ws, run_dir, engine, questions, settings, with_retrieval
+        )
+        prompts.update({s: [g.prompt for g in gs] for s, gs in grounded.items()})
     sides: dict[str, list[Answer]] = {}
     for system in systems:
-        asked = prompts[system.endswith(RETRIEVAL_SUFFIX)]
         tuned = system.startswith("tuned")
-        sides[system] = _answers(engine, asked, tuned, system_prompt, settings, system, on_event)
+        sides[system] = _answers(
+            engine, prompts[system], tuned, system_prompt, settings, system, on_event
+        )
     if against:
         other_dir = ws.run_dir(against)
         if Run(other_dir).base_model() != base_model:
             raise UserError(f"run {against} has a different base model than {run_id}")
         other = Engine(base_model, require_adapter(other_dir), cache=cache)
         sides["against"] = _answers(
-            other, prompts[False], True, system_prompt, settings, against, on_event
+            other, [q.question for q in questions], True, system_prompt, settings, against, on_event
         )
     rows = _rows(questions, sides, retrieval, against)
     summary: dict[str, Any] = {

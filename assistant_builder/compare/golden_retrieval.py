@@ -22,19 +22,34 @@ from assistant_builder.retrieval.index import open_index
 from assistant_builder.workspace import Workspace
 
 
+def system_settings(system: str, run_dir: Path | None) -> RetrievalSettings:
+    """base+retrieval reads passages; tuned+retrieval uses retrieval the way its run trained
+    for (passages after retrieval rows, else the matched entry's question)."""
+    if system.startswith("tuned") and run_dir is not None:
+        return RetrievalSettings.from_run(run_dir)
+    k = RetrievalSettings.from_run(run_dir).k if run_dir is not None else RetrievalSettings().k
+    return RetrievalSettings(k=k)
+
+
 def retrieval_prompts(
     ws: Workspace,
     run_dir: Path | None,
     engine: Engine,
     questions: list[Question],
     settings: GenSettings,
-) -> tuple[list[GroundedPrompt], dict[str, Any]]:
-    """(a prompt per question, the retrieval summary with one ``rows`` entry per question)."""
+    systems: list[str],
+) -> tuple[dict[str, list[GroundedPrompt]], dict[str, Any]]:
+    """(per retrieval system, a prompt per question; the retrieval summary with one ``rows``
+    entry per question, from the last system's prompts)."""
     index, notices = open_index(ws, run_dir)
-    rs = RetrievalSettings.from_run(run_dir) if run_dir else RetrievalSettings()
-    grounded = grounded_prompts(
-        engine, index, [q.question for q in questions], rs, settings.max_new_tokens
-    )
+    asked = [q.question for q in questions]
+    by_system: dict[str, list[GroundedPrompt]] = {}
+    layouts: dict[str, str] = {}
+    for system in systems:
+        rs = system_settings(system, run_dir)
+        layouts[system] = rs.layout
+        by_system[system] = grounded_prompts(engine, index, asked, rs, settings.max_new_tokens)
+    grounded = by_system[systems[-1]]
     rows = []
     for q, g in zip(questions, grounded, strict=True):
         gold = index.search(q.reference or "", 1).hits
@@ -45,13 +60,14 @@ def retrieval_prompts(
                 "gold": gold[0].passage.where() if gold else None,
                 "retrieved": [h.passage.where() for h in found],
                 "in_prompt": len(g.hits),
+                "matched": g.prompt if g.matched else None,
                 "hit": gold_id is not None and gold_id in {h.passage.id for h in found},
                 "notices": g.notices,
             }
         )
     summary = {
         "k": rs.k,
-        "layout": rs.layout,
+        "layout": layouts,
         "context_tokens": rs.context_tokens,
         "passages": len(index.passages),
         "index": str(index.folder),
@@ -59,4 +75,4 @@ def retrieval_prompts(
         "notices": notices,
         "rows": rows,
     }
-    return grounded, summary
+    return by_system, summary

@@ -1,13 +1,26 @@
 """Answering with retrieval: retrieve, fit the passages into the context, ask the model, and
 return the answer with the sources it was given (file and lines, or URL).
 
+Two ways to use what was retrieved:
+
+- ``passages-first`` / ``question-first``: the passages go into the prompt with the question.
+  For the base model and for runs trained with retrieval rows (RAFT), which learned to read them.
+- ``matched-question`` (a run trained closed-book, the default recipe): the best entry stands in
+  for the question. The tuned model learned each answer under the FAQ's own question; a 135M
+  model does not read a passage well, but it answers the question it was taught. The customer's
+  wording finds the entry (BM25), and the model is asked the question it learned for that
+  entry's answer. An entry that holds less than ``min_coverage`` of the question's weight
+  (see Index.coverage) is not close enough: the question is asked as typed, so an off-topic
+  question still gets the model's own (out-of-scope) answer.
+
 :func:`grounded_prompts` builds the prompts for many questions at once (the golden-set eval
 batches them); :func:`answer_with_retrieval` answers one question, for the chat server.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from assistant_builder.retrieval.index import Hit, Index
@@ -21,6 +34,12 @@ from assistant_builder.retrieval.prompt import (
 )
 
 DEFAULT_K = 3
+MATCHED = "matched-question"
+# Chosen on two FAQs' golden sets (Homebrew, Tor) and the 20 built-in off-topic probes
+# (benchmarks/README.md, "Retrieval"): the probes' best entries held at most 0.31 and 0.41 of
+# their weight, the reworded questions' a median of ~0.5 (verbatim ones 1.0); at 0.4, 1 of 40
+# probes is matched and 15 of 20 reworded questions are.
+DEFAULT_MIN_COVERAGE = 0.4
 
 
 @dataclass
@@ -28,20 +47,49 @@ class RetrievalSettings:
     k: int = DEFAULT_K
     layout: str = DEFAULT_LAYOUT
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    # answer group → the question the run learned that answer under (matched-question)
+    trained_questions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_run(cls, run_dir: Any) -> RetrievalSettings:
-        """The k and layout the run trained with (its recipe), else the defaults."""
+        """How a run uses retrieval: with passages when it trained with retrieval rows (its
+        recipe's k and layout), else by matching the question to an entry it learned."""
         import yaml
 
         path = run_dir / "recipe.yaml"
         data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
         data = data or {}
+        raft = float(data.get("raft_share") or 0) > 0
         return cls(
             k=int(data.get("raft_k") or DEFAULT_K),
-            layout=str(data.get("raft_layout") or DEFAULT_LAYOUT),
+            layout=str(data.get("raft_layout") or DEFAULT_LAYOUT) if raft else MATCHED,
             context_tokens=int(data.get("raft_context_tokens") or DEFAULT_CONTEXT_TOKENS),
+            trained_questions={} if raft else trained_questions(Path(run_dir)),
         )
+
+
+def trained_questions(run_dir: Path) -> dict[str, str]:
+    """Per answer group, the question the run trained it under: the source's own question
+    (extracted, or made from a heading) before any paraphrase of it."""
+    from assistant_builder.dataset.conversations import read_turns
+
+    path = run_dir / "data" / "train.jsonl"
+    if not path.is_file():
+        return {}
+    out: dict[str, str] = {}
+    originals: set[str] = set()
+    for t in read_turns(path):
+        meta = t.meta or {}
+        group = meta.get("group")
+        if not group or meta.get("retrieval"):
+            continue
+        original = meta.get("how") != "paraphrased"
+        if group not in out or (original and group not in originals):
+            out[group] = t.question
+            if original:
+                originals.add(group)
+    return out
 
 
 @dataclass
@@ -50,14 +98,41 @@ class GroundedPrompt:
     prompt: str  # the user message: passages + question, or the bare question
     hits: list[Hit]  # what went into the prompt, in order
     notices: list[str] = field(default_factory=list)
+    matched: bool = False  # the prompt is the entry's question standing in for the customer's
 
     def sources(self) -> list[dict[str, Any]]:
         return [{**h.passage.source_json(), "score": round(h.score, 3)} for h in self.hits]
 
 
+def matched_prompt(index: Index, question: str, settings: RetrievalSettings) -> GroundedPrompt:
+    """The question the run learned for the best entry, when that entry is close enough."""
+    result = index.search(question, 1)
+    if not result.hits:
+        return GroundedPrompt(question, question, [], list(result.notices))
+    hit = result.hits[0]
+    p = hit.passage
+    cover = index.coverage(question, p)
+    if cover < settings.min_coverage:
+        why = (
+            f"no entry is close enough (the best, {p.where()}, holds {cover:.2f} of the "
+            f"question's weight, under {settings.min_coverage}): asked as typed"
+        )
+        return GroundedPrompt(question, question, [], [why])
+    learned = settings.trained_questions.get(p.group)
+    if learned is None and p.kind == "pair" and p.title:
+        learned = p.title  # an entry the run did not train on (held out): its own question
+    if not learned:
+        return GroundedPrompt(
+            question, question, [], [f"{p.where()} has no question: asked as typed"]
+        )
+    return GroundedPrompt(question, learned, [hit], [], matched=True)
+
+
 def grounded_prompt(
     index: Index, question: str, settings: RetrievalSettings, count: TokenCount
 ) -> GroundedPrompt:
+    if settings.layout == MATCHED:
+        return matched_prompt(index, question, settings)
     result = index.search(question, settings.k)
     notices = list(result.notices)
     budget, why = passage_budget(question, settings.context_tokens, count)
@@ -84,7 +159,7 @@ def grounded_prompts(
     context = settings.context_tokens
     if 0 < window < 10**7:  # tokenizers without a limit report a huge sentinel
         context = min(context, window - max_new_tokens - 64)
-    fitted = RetrievalSettings(settings.k, settings.layout, context)
+    fitted = replace(settings, context_tokens=context)
 
     def count(text: str) -> int:
         return int(engine.token_lengths([text])[0])

@@ -125,6 +125,29 @@ def passages_from_items(items: list[dict[str, Any]]) -> list[Passage]:
     return out
 
 
+# Words of how people ask, not of what they ask about: a workspace that never uses "why" or
+# "please" must not make a question about its own subject look off-topic. (bm25s's English stop
+# words are the function words; these are the conversational ones.)
+FILLER = (
+    "why how what when where which who whose can could would should will shall may might must "
+    "won't wont can't cannot don't doesn't didn't isn't aren't wasn't ain't i'm i've it's "
+    "hi hello hey thanks thank please sorry quick question help tell know explain anyone "
+    "someone somebody something anything way get got getting let lets use using used want "
+    "wanted need needs make makes like just really also still even ever under over "
+    "thing things stuff anymore again already there here now ok okay guys"
+)
+
+
+def _filler() -> set[str]:
+    global _FILLER_STEMS
+    if _FILLER_STEMS is None:
+        _FILLER_STEMS = set(tokenize([FILLER])[0])
+    return _FILLER_STEMS
+
+
+_FILLER_STEMS: set[str] | None = None
+
+
 def _stemmer() -> Any:
     import Stemmer
 
@@ -145,6 +168,7 @@ class Index:
     """A loaded index: passages plus the BM25 retriever."""
 
     def __init__(self, folder: Path, passages: list[Passage], meta: dict[str, Any]) -> None:
+        self._df: dict[str, int] | None = None
         self.folder = folder
         self.passages = passages
         self.meta = meta
@@ -214,6 +238,35 @@ class Index:
             if float(s) > 0
         ]
         return SearchResult(hits, [] if hits else ["no passage matches the question"])
+
+    def coverage(self, query: str, passage: Passage) -> float:
+        """The share of the query's weight that ``passage`` holds: the inverse document
+        frequencies of the query's words found in the passage over those of all its words.
+
+        BM25 scores are not comparable between questions or workspaces; this is, and it is how
+        an off-topic question that happens to share a common word with an entry ("how do I
+        delete my Facebook account" against "how do I update my packages") is told from a
+        reworded in-domain one: the words the workspace never uses weigh the most."""
+        import math
+
+        words = set(tokenize([query])[0]) - _filler()
+        if not words:
+            return 0.0
+        if self._df is None:
+            df: dict[str, int] = {}
+            for toks in tokenize([p.text for p in self.passages]):
+                for t in set(toks):
+                    df[t] = df.get(t, 0) + 1
+            self._df = df
+        n = len(self.passages)
+
+        def idf(t: str) -> float:
+            d = self._df.get(t, 0) if self._df else 0
+            return math.log((n - d + 0.5) / (d + 0.5) + 1)
+
+        found = set(tokenize([passage.text])[0])
+        total = sum(idf(t) for t in words)
+        return sum(idf(t) for t in words & found) / total if total else 0.0
 
     def stale_notice(self, ws: Workspace) -> str | None:
         """Why the index no longer matches the workspace's sources, or None."""
