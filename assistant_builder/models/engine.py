@@ -18,7 +18,7 @@ import json
 import queue
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,12 @@ from assistant_builder.models.answer_cache import AnswerCache, cache_key
 from assistant_builder.runs import BASE
 
 DEFAULT_ADAPTER = "tuned"  # the adapter name when a single adapter folder is given
+# The base model, greedy, falls into loops without a penalty on repeated tokens. A tuned adapter
+# must not get one: it reproduces answers it learned, and those repeat their own key words
+# ("brew", a path, a command); with 1.1 the Homebrew run's long answers drifted off into lists
+# of made-up items (ROUGE-L 0.05 where the unpenalised answer scores 0.33, benchmarks/README.md).
+# The exports are verified, and Ollama/llama.cpp answer, without a penalty too.
+BASE_REPETITION_PENALTY = 1.1
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,17 @@ class GenSettings:
     do_sample: bool = False
     temperature: float = 0.7
     top_p: float = 0.9
-    repetition_penalty: float = 1.1
+    repetition_penalty: float | None = None  # None: 1.1 for the base model, 1.0 for adapters
     batch_size: int = 16
     seed: int = 0
+
+    def for_side(self, side: str) -> GenSettings:
+        """These settings with the repetition penalty resolved for ``side`` (an adapter name
+        or ``base``), so the cache records what was used."""
+        if self.repetition_penalty is not None:
+            return self
+        penalty = BASE_REPETITION_PENALTY if side == BASE else 1.0
+        return replace(self, repetition_penalty=penalty)
 
     def key(self) -> str:
         """Every setting, as recorded next to the answers."""
@@ -271,6 +285,7 @@ class Engine:
         import torch
 
         side = self._side(tuned, adapter)
+        settings = settings.for_side(side)
         prompts = [self.prompt_text(q, system_prompt) for q in questions]
         keys = [self._key(side, p, settings) for p in prompts]
         results: dict[int, Answer] = {}
@@ -320,6 +335,7 @@ class Engine:
         import torch
 
         side = self._side(tuned, adapter)
+        settings = settings.for_side(side)
         prompt = self.prompt_text(question, system_prompt)
         key = self._key(side, prompt, settings)
         hit = self.cache.get(key) if self.cache is not None else None

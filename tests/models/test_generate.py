@@ -190,3 +190,13 @@ def test_corrupt_cache_file_is_replaced(tmp_path: Path) -> None:
     )
     assert cache.get("k") == {"text": "t", "stopped": True, "new_tokens": 1}
     assert cache.get("other") is None and (cache.hits, cache.misses) == (1, 1)
+
+
+def test_repetition_penalty_only_for_the_base_model_unless_set() -> None:
+    auto = GenSettings()
+    assert auto.for_side("base").repetition_penalty == 1.1
+    # An adapter reproduces what it learned, repeated key words included: no penalty.
+    assert auto.for_side("tuned").repetition_penalty == 1.0
+    assert auto.for_side("base").cache_key() != auto.for_side("tuned").cache_key()
+    chosen = GenSettings(repetition_penalty=1.3)
+    assert chosen.for_side("tuned") is chosen and chosen.for_side("base") is chosen
