@@ -38,6 +38,7 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("step_breakdown", "--batch-size"),
         ("serve_load", "--burst"),
         ("retrieval", "--passages"),
+        ("retrieval_match", "--bar"),
         ("quality", "--systems"),
     ],
 )

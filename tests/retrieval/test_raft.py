@@ -99,10 +99,22 @@ def test_adapter_export_bundles_the_runs_index(tiny_run) -> None:
     assert "retrieval" not in plain  # a run without an index exports the adapter alone
     ps = [Passage(0, "How do I reset my password?", "Settings, Account.", "g", "pair", "f.md", 3)]
     Index.build(run_dir / "index", ps, [])
+    (run_dir / "data").mkdir(exist_ok=True)
+    row = {"messages": [{"role": "user", "content": "How do I reset my password?"},
+                        {"role": "assistant", "content": "Settings, Account."}],
+           "meta": {"group": "g", "how": "extracted"}}  # fmt: skip
+    (run_dir / "data" / "train.jsonl").write_text(json.dumps(row) + "\n")
     info = ex.export(ws, run_id, ["adapter"])["exports"]["adapter"]
     out = Path(info["path"])
     assert info["retrieval"] == {"index": "retrieval-index", "passages": 1, "k": 3,
                                  "recipe": "RETRIEVAL.md"}  # fmt: skip
     assert Index.load(out / "retrieval-index").search("reset password").hits
     assert "Question: <the question>" in (out / "RETRIEVAL.md").read_text()
+    # The bundle says how this run uses retrieval: a closed-book run, by its learned questions.
+    from assistant_builder.retrieval.answer import MATCHED, RetrievalSettings
+
+    saved = json.loads((out / "retrieval-index" / "settings.json").read_text())
+    settings = RetrievalSettings(**saved)
+    assert settings.layout == MATCHED and "learned" in (out / "RETRIEVAL.md").read_text()
+    assert settings.trained_questions == {"g": "How do I reset my password?"}
     assert ex.check_manifest(out) == []
