@@ -226,6 +226,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         )
         if value is not None
     ]
+    if args.resume and args.from_run:
+        raise UserError("--resume continues a run, --from starts a new one from a run: pick one")
     if args.resume:
         if args.set or args.recipe or world or args.time_budget:
             raise UserError(
@@ -239,17 +241,31 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
     estimate = None
     if not args.resume:
-        from assistant_builder.train.preflight import estimate_run
+        from assistant_builder.train.preflight import estimate_run, estimate_update
 
-        estimate, recipe = estimate_run(ws, recipe)
+        if args.from_run:  # refusals and "nothing changed" come before any estimate or run
+            from assistant_builder.train.incremental import describe
+
+            estimate, recipe, sel = estimate_update(ws, recipe, args.from_run)
+            say(describe(sel.counts, args.from_run))
+        else:
+            estimate, recipe = estimate_run(ws, recipe)
         say(estimate.line())
         if estimate.long_rows:
             say(estimate.long_rows["message"])
     try:
         with TrainRenderer("train", nodes=recipe.nodes) as bar:
-            metrics = train(ws, recipe, on_event=bar, resume_run=args.resume)
+            metrics = train(
+                ws, recipe, on_event=bar, resume_run=args.resume, from_run=args.from_run
+            )
     except TrainingFailed as e:
         raise UserError(str(e)) from None
+    if args.from_run:
+        from assistant_builder.runs import Run
+
+        info = Run(ws.runs_dir / metrics["run"]).info()
+        metrics["parent"] = info.get("parent")
+        metrics["incremental"] = info.get("incremental")
     if estimate is not None:
         metrics["estimate"] = estimate.to_json()
         metrics["plan"] = {"epochs": estimate.epochs, "seconds": round(estimate.seconds)}

@@ -161,6 +161,13 @@ def add_train(sub: Subparsers) -> None:
     )
     sp.add_argument("--resume", metavar="RUN", help="continue run RUN from its last checkpoint")
     sp.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN",
+        help="update: start from run RUN's adapter and train on the rows that changed since "
+        "it, plus a replay share of the unchanged ones (recipe: replay_share, update_epochs)",
+    )
+    sp.add_argument(
         "--processes",
         type=int,
         metavar="N",

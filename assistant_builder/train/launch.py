@@ -154,7 +154,9 @@ def _environment() -> dict[str, Any]:
     }
 
 
-def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
+def prepare_run(ws: Workspace, recipe: Recipe, from_run: str | None = None) -> tuple[str, Path]:
+    """A new run folder; with ``from_run``, an update that starts from that run's adapter and
+    trains on what changed since it (train/incremental.py) for the update's epochs."""
     import yaml
 
     ws.require()
@@ -165,6 +167,12 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
     for split in ("train", "eval"):  # a bad row fails here, before a run folder exists
         if (ws.dataset_dir / f"{split}.jsonl").is_file():
             read_conversations(ws.dataset_dir / f"{split}.jsonl")
+    update: dict[str, Any] = {}
+    if from_run:
+        from assistant_builder.train import incremental
+
+        parent, sel, recipe = incremental.plan_update(ws, recipe, from_run)
+        update = {"parent": parent, "incremental": sel.to_json(parent["run"], recipe.replay_share)}
     run_id = new_run_id(recipe)
     run_dir = ws.runs_dir / run_id
     suffix = 1
@@ -177,6 +185,12 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
         src = ws.dataset_dir / f"{split}.jsonl"
         if src.is_file():
             shutil.copyfile(src, run_dir / "data" / f"{split}.jsonl")
+    if update:  # the update's rows; the whole split is kept for the next update's comparison
+        from assistant_builder.train.incremental import DATASET_SNAPSHOT
+        from assistant_builder.workspace import atomic_write_jsonl
+
+        (run_dir / "data" / "train.jsonl").rename(run_dir / "data" / DATASET_SNAPSHOT)
+        atomic_write_jsonl(run_dir / "data" / "train.jsonl", sel.rows)
     from assistant_builder.retrieval.raft import add_to_run
 
     retrieval = add_to_run(ws, recipe, run_dir)
@@ -195,6 +209,7 @@ def prepare_run(ws: Workspace, recipe: Recipe) -> tuple[str, Path]:
             "environment": _environment(),
             "world": distributed.world(recipe),
             "retrieval": retrieval,
+            **update,
         },
     )
     distributed.write_config(run_dir, recipe)
@@ -301,26 +316,32 @@ def launch(
     resume: str | None = None,
     *,
     start_child: StartChild | None = None,
+    from_run: str | None = None,
 ) -> TrainHandle:
     """Start a new run of ``recipe``, or resume run ``resume`` from its last checkpoint (a run
-    that completed is refused), in a child process. The CLI and the app both start here;
-    ``start_child`` is the app's seam for a fake child in tests (default: :func:`start`)."""
+    that completed is refused), in a child process; ``from_run`` starts from that run's adapter
+    (train/parent.py). The CLI and the app both start here; ``start_child`` is the app's seam
+    for a fake child in tests (default: :func:`start`)."""
     start_child = start_child or start
     if resume:
         return start_child(check_resumable(ws, resume), True)
     if recipe is None:
         raise UserError("a new run needs a recipe")
-    _, run_dir = prepare_run(ws, recipe)
+    _, run_dir = prepare_run(ws, recipe, from_run)
     return start_child(run_dir, False)
 
 
 def train(
-    ws: Workspace, recipe: Recipe, on_event: OnTrainEvent = ignore, resume_run: str | None = None
+    ws: Workspace,
+    recipe: Recipe,
+    on_event: OnTrainEvent = ignore,
+    resume_run: str | None = None,
+    from_run: str | None = None,
 ) -> dict[str, Any]:
     """Run a training to the end and return its metrics (``status`` "completed", or
     "cancelled" after Ctrl-C: a checkpoint is saved and ``resume_run`` continues from it).
     A second Ctrl-C while the checkpoint is being saved stops the child at once."""
-    handle = launch(ws, recipe, resume_run)
+    handle = launch(ws, recipe, resume_run, from_run=from_run)
     run_dir = handle.run_dir
     on_event(TrainStarted(handle.run_id, str(run_dir)))
     with _terminate_as_interrupt():

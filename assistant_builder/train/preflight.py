@@ -38,11 +38,19 @@ def _cuda() -> bool:
         return False
 
 
-def estimate_run(ws: Workspace, recipe: Recipe, tokenizer: Any = None) -> tuple[Estimate, Recipe]:
-    """(the estimate, the recipe to run: with a budget, its epochs are the plan's)."""
+def estimate_run(
+    ws: Workspace,
+    recipe: Recipe,
+    tokenizer: Any = None,
+    conversations: list[dict[str, Any]] | None = None,
+) -> tuple[Estimate, Recipe]:
+    """(the estimate, the recipe to run: with a budget, its epochs are the plan's), for the
+    training split or the given ``conversations`` (an update's rows)."""
     from assistant_builder.models.loading import load_tokenizer
 
-    rows = to_prompt_completion(read_conversations(ws.dataset_dir / "train.jsonl"))
+    if conversations is None:
+        conversations = read_conversations(ws.dataset_dir / "train.jsonl")
+    rows = to_prompt_completion(conversations)
     tok = tokenizer if tokenizer is not None else load_tokenizer(recipe.base_model)
     lengths = long_rows.row_lengths(tok, rows)
     limit, decisions = long_rows.fit(
@@ -64,3 +72,16 @@ def estimate_run(ws: Workspace, recipe: Recipe, tokenizer: Any = None) -> tuple[
     if budget is not None and est.epochs < epochs:
         recipe = recipe.model_copy(update={"epochs": est.epochs, "max_steps": -1})
     return est, recipe
+
+
+def estimate_update(
+    ws: Workspace, recipe: Recipe, from_run: str, tokenizer: Any = None
+) -> tuple[Estimate, Recipe, Any]:
+    """(the estimate, the recipe to run, the rows' Selection) of an update from ``from_run``
+    (``train --from``, the Train screen's "continue from"): the parent's checks and "nothing
+    changed" refuse here, before any run folder; the update trains the epochs planned here."""
+    from assistant_builder.train.incremental import plan_update
+
+    _, sel, recipe = plan_update(ws, recipe, from_run)
+    estimate, recipe = estimate_run(ws, recipe, tokenizer, conversations=sel.rows)
+    return estimate, recipe.model_copy(update={"update_epochs": recipe.epochs}), sel

@@ -158,6 +158,20 @@ class Recipe(BaseModel):
     raft_context_tokens: int = Field(
         768, ge=64, le=32768, description="Token budget of the user message with passages."
     )
+    # Updates (train --from RUN: train/incremental.py picks the rows).
+    replay_share: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="In an update (train --from RUN), the share of the unchanged training rows "
+        "trained again with the changed and new ones, so the update does not forget them.",
+    )
+    update_epochs: float | None = Field(
+        2.0,
+        gt=0,
+        le=100,
+        description="Epochs of an update (train --from RUN) over its rows; empty: `epochs`.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:

@@ -296,13 +296,17 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     # selective loss calls the backbone past the model's forward, which DDP needs to see to
     # average the gradients: several processes take TRL's loss.
     cls = SFTTrainer if cuda or distributed.world_size() > 1 else selective_loss_trainer()
+    # An update (train --from) continues from its parent's adapter instead of a fresh LoRA.
+    model, from_parent = _parent_adapter(model, run_dir, log)
     trainer = cls(
         model=model,
         args=config,
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=LoraConfig(
+        peft_config=None
+        if from_parent
+        else LoraConfig(
             r=recipe.lora_r,
             lora_alpha=recipe.lora_alpha,
             lora_dropout=recipe.lora_dropout,
@@ -315,6 +319,20 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     if not cuda:
         _cpu_speedups(trainer, recipe, mode, log)
     return trainer, mode
+
+
+def _parent_adapter(model: Any, run_dir: Path, log: EventLog) -> tuple[Any, bool]:
+    """(the model, whether it carries the parent's adapter, trainable): run.json's "parent"
+    (train/parent.py checked its base model and adapter shape before the run started)."""
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    parent = info.get("parent")
+    if not parent:
+        return model, False
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(model, parent["adapter"], is_trainable=True)
+    log.emit("parent", run=parent["run"], adapter=parent["adapter"])
+    return model, True
 
 
 def _try_flash_attention(model: Any) -> bool:

@@ -104,7 +104,9 @@ def fake_answerer(ws: Workspace, run_id: str) -> PairAnswerer:
     return PairAnswerer(ws, run_id, engine=FakeEngine(ws))
 
 
-def quick_estimate(ws: Workspace, recipe: Any, tokenizer: Any = None) -> tuple[Any, Any]:
+def quick_estimate(
+    ws: Workspace, recipe: Any, tokenizer: Any = None, conversations: Any = None
+) -> tuple[Any, Any]:
     """estimate_run's answer for a small dataset at an assumed speed, without a tokenizer."""
     from assistant_builder.train.budget import plan
 

@@ -57,6 +57,9 @@ class TrainScreen(StageScreen):
                     [(n, n) for n in list_recipes()], id="recipe", allow_blank=False, compact=True
                 )
                 yield Static(id="recipe-desc", classes="hint")
+                # An update (train --from): continue from a finished run's adapter.
+                yield Select([], id="from-run", prompt="continue from: none (new adapter)",
+                             compact=True)  # fmt: skip
                 for name in FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(name)
@@ -158,6 +161,8 @@ class TrainScreen(StageScreen):
         table = self.query_one("#history", DataTable)
         table.clear()
         active = self.handle.run_id if self.handle else None
+        done = [r for r in reversed(self.ws.list_runs()) if Run(self.ws.runs_dir / r).completed()]
+        self.query_one("#from-run", Select).set_options([(r, r) for r in done])
         for run_id in reversed(self.ws.list_runs()):
             info = Run(self.ws.runs_dir / run_id).summary()
             status = "running" if run_id == active else info.get("status", "?")
@@ -185,7 +190,8 @@ class TrainScreen(StageScreen):
         if recipe is None:
             self.notify("Fix the recipe fields first.", title="Cannot start", severity="error")
             return
-        self._begin(recipe=recipe, resume_run=None)
+        from_run = self.query_one("#from-run", Select).value
+        self._begin(recipe=recipe, resume_run=None, from_run=str(from_run) if from_run else None)
 
     @on(Button.Pressed, "#resume")
     def action_resume(self) -> None:
@@ -213,30 +219,41 @@ class TrainScreen(StageScreen):
         self.handle.cancel()
         self.query_one("#train-status", Static).update("Cancelling: saving a checkpoint…")
 
-    def _begin(self, recipe: Any, resume_run: str | None) -> None:
+    def _begin(self, recipe: Any, resume_run: str | None, from_run: str | None = None) -> None:
         self.losses = []
         self.query_one("#loss-chart", LossChart).values = []
         self.query_one("#train-status", Static).update("Starting the training process…")
         self._set_running(True)
         self.run_stage(
             "train",
-            lambda on_event: self._train(recipe, resume_run, on_event),
+            lambda on_event: self._train(recipe, resume_run, on_event, from_run),
             "training",
             bar="#train-progress",
         )
 
-    def _train(self, recipe: Any, resume_run: str | None, on_event: OnTrainEvent) -> Any:
+    def _train(
+        self, recipe: Any, resume_run: str | None, on_event: OnTrainEvent, from_run: str | None
+    ) -> Any:
         """In the worker: the core's launch, then follow the child's events to the end."""
         from assistant_builder.train.launch import follow, launch
 
         if not resume_run:
-            from assistant_builder.train.preflight import estimate_run
+            from assistant_builder.train.incremental import describe
+            from assistant_builder.train.preflight import estimate_run, estimate_update
 
-            # The estimate (and, with a time budget, the planned epochs) before it starts.
-            estimate, recipe = estimate_run(self.ws, recipe)
-            self.app.call_from_thread(self.notify, f"Estimate: {estimate.line()}", timeout=20)
+            # The estimate (and, with a time budget, the planned epochs) before it starts; an
+            # update's refusals ("nothing changed", another base model) come from here.
+            line = ""
+            if from_run:
+                estimate, recipe, sel = estimate_update(self.ws, recipe, from_run)
+                line = describe(sel.counts, from_run) + "\n"
+            else:
+                estimate, recipe = estimate_run(self.ws, recipe)
+            self.app.call_from_thread(self.notify, f"{line}Estimate: {estimate.line()}", timeout=20)
         start_child = self.abapp.start_training
-        self.handle = launch(self.ws, recipe, resume_run, start_child=start_child)
+        self.handle = launch(
+            self.ws, recipe, resume_run, start_child=start_child, from_run=from_run
+        )
         on_event(TrainStarted(self.handle.run_id, str(self.handle.run_dir)))
         return follow(self.handle, on_event)
 
