@@ -226,7 +226,10 @@ def add_rate(sub: Subparsers) -> None:
     sp.add_argument("--vs", help="with --verdict: the baseline (default: base)")
     sp.add_argument("--to-dataset", action="store_true", help="ratings → dataset/feedback.jsonl")
     sp.add_argument(
-        "--to-preferences", action="store_true", help="ratings → dataset/preferences.jsonl (DPO)"
+        "--to-preferences",
+        action="store_true",
+        help="ratings and served thumbs-down corrections (redacted) → dataset/preferences.jsonl "
+        "(DPO)",
     )
     sp.add_argument(
         "--min-score", type=int, default=4, help="--to-dataset: least score of a kept answer"
@@ -238,9 +241,19 @@ def add_promote(sub: Subparsers) -> None:
         sub,
         "promote",
         cmd_promote,
-        "turn a rated pair or a question + corrected answer into a training row or golden question",
+        "turn a rated pair, a served reply or a question + corrected answer into a training row "
+        "or golden question",
     )
     sp.add_argument("--pair", type=int, metavar="ID", help="a blind pair (its rated answer)")
+    sp.add_argument(
+        "--conversation",
+        metavar="ID",
+        help="a served conversation (`conversations` lists them): its thumbs-down correction, "
+        "else its thumbs-up reply, else --answer; redacted like the dataset",
+    )
+    sp.add_argument(
+        "--turn", type=int, metavar="N", help="with --conversation: the turn (default: last rated)"
+    )
     sp.add_argument("--question", metavar="TEXT", help="a free question (needs --answer)")
     sp.add_argument("--answer", metavar="TEXT", help="the corrected answer")
     sp.add_argument("--to", choices=("dataset", "golden"), default="dataset")
@@ -341,6 +354,13 @@ def add_serve(sub: Subparsers) -> None:
 def add_conversations(sub: Subparsers) -> None:
     sp = _add(sub, "conversations", cmd_conversations, "served conversations and their feedback")
     sp.add_argument("--limit", type=int, default=50, help="newest N conversations (50)")
+    sp.add_argument(
+        "--raw",
+        action="store_true",
+        help="the text as logged; by default personal data and secrets are redacted as in the "
+        "dataset (the log keeps the raw text on this machine; promote, preference pairs and "
+        "this listing only ever take it redacted)",
+    )
 
 
 def add_recipes(sub: Subparsers) -> None:

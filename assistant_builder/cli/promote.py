@@ -1,4 +1,5 @@
-"""``promote``: a rated pair or a free question becomes a training row or a golden question."""
+"""``promote``: a rated pair, a served reply or a free question becomes a training row or a
+golden question."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from typing import Any
 
 from assistant_builder.cli.output import say
+from assistant_builder.errors import UserError
 from assistant_builder.workspace import Workspace
 
 
@@ -13,17 +15,34 @@ def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
     from assistant_builder.compare.promote import promote
 
     ws = Workspace(args.workspace).require()
+    conversation, turn = args.conversation, args.turn
+    question, provenance = args.question, None
+    answer = args.answer
+    if conversation is not None:
+        if args.pair is not None or args.question is not None:
+            raise UserError("promote one of --pair, --conversation or --question")
+        from assistant_builder.serve.served import served_reply
+
+        question, answer, provenance = served_reply(ws, conversation, turn, args.answer)
+    elif turn is not None:
+        raise UserError("--turn goes with --conversation ID")
     result = promote(
         ws,
         pair_id=args.pair,
-        question=args.question,
-        answer=args.answer,
+        question=question,
+        answer=answer,
         to=args.to,
         reviewer=args.reviewer,
+        provenance=provenance,
     )
     what = "training row" if args.to == "dataset" else "golden question"
     again = " (replaced the earlier one)" if result["replaced"] else ""
     say(f"Promoted {result['row']['question']!r} to a {what}{again}: {result['path']}")
+    if provenance and provenance.get("earlier_turns"):
+        say(
+            f"note: the question followed {provenance['earlier_turns']} earlier question(s) in "
+            "its conversation; the row keeps it alone (edit it if it does not stand alone)"
+        )
     if args.to == "dataset":
         say("It joins the training data at the next `assistant-builder dataset`")
     return result

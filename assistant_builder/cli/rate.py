@@ -225,9 +225,12 @@ def run_rate(args: Any, console_factory: Callable[[], Any]) -> dict[str, Any]:
                 "(used by the next `assistant-builder dataset`)"
             )
         if args.to_preferences:
-            out["preferences"] = write_preferences(ws, ratings)
+            from assistant_builder.serve.served import served_preference_pairs
+
+            p = out["preferences"] = write_preferences(ws, ratings, served_preference_pairs(ws))
             console.print(
-                f"{out['preferences']['pairs']} preference pairs in {out['preferences']['path']}"
+                f"{p['pairs']} preference pairs ({p['rated']} from ratings, {p['served']} from "
+                f"served corrections) in {p['path']}"
             )
         return out
     rater = default_rater(args.rater)

@@ -113,6 +113,10 @@ def cmd_conversations(args: argparse.Namespace) -> dict[str, Any]:
         convs = log.conversations(limit=args.limit)
     finally:
         log.close()
+    if not args.raw:
+        from assistant_builder.serve.served import redacted_listing
+
+        convs = redacted_listing(ws, convs)
     for c in convs:
         say(f"[bold]{c['id']}[/] run {c['run']}  {c['updated']}  {len(c['exchanges'])} turn(s)")
         for ex in c["exchanges"]:
@@ -122,4 +126,4 @@ def cmd_conversations(args: argparse.Namespace) -> dict[str, Any]:
                 mark = "👍" if fb["rating"] == "up" else "👎"
                 fix = f" correction: {fb['correction']}" if fb["correction"] else ""
                 say(f"    {mark}{fix}")
-    return {"conversations": convs}
+    return {"conversations": convs, "redacted": not args.raw}

@@ -2,11 +2,13 @@
 training row (``dataset/promoted.jsonl``, read by the dataset build next to the ratings'
 feedback) or a golden question (``checks/golden.jsonl``, read by ``eval`` and ``check``).
 
-A promoted row keeps where it came from: ``source`` says ``promoted:pair:<id>`` or
+A promoted row keeps where it came from: ``source`` says ``promoted:pair:<id>``,
+``promoted:conversation:<id>`` (a served reply, through ``serve.served.served_reply``) or
 ``promoted:question`` and ``promoted`` holds the reviewer, the time, the pair, the rating and
-the models. Unlike ``feedback.jsonl`` (rewritten from ratings.db each time) this file is the
-only record of the promotion, so it is added to, never rebuilt; promoting the same question
-again replaces its earlier row (the newer correction wins).
+the models (or the conversation, its turn and the run that answered). Unlike
+``feedback.jsonl`` (rewritten from ratings.db each time) this file is the only record of the
+promotion, so it is added to, never rebuilt; promoting the same question again replaces its
+earlier row (the newer correction wins).
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ def promote(
     answer: str | None = None,
     to: str = "dataset",
     reviewer: str | None = None,
+    source: str | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Promote a pair (its rated answer, or ``answer`` as the correction) or a free question
-    with ``answer``; returns the row written and the file."""
+    with ``answer``; returns the row written and the file. ``provenance`` (with a question)
+    says where it came from, its ``source`` key or ``source`` naming the row's origin, as
+    ``serve.served.served_reply`` returns them for a served conversation."""
     ws.require()
     if to not in TARGETS:
         raise UserError(f"--to takes {' or '.join(TARGETS)}, not {to!r}")
@@ -71,7 +77,9 @@ def promote(
         raise UserError("promote a --pair ID or a --question TEXT (one of them)")
     if answer is not None and not answer.strip():
         raise UserError("--answer must not be empty")
-    prov: dict[str, Any] = {}
+    prov: dict[str, Any] = dict(provenance or {})
+    source = source or prov.pop("source", None)
+    prov.pop("source", None)
     if pair_id is not None:
         if answer is None:
             question, answer, prov = _pair_answer(ws, pair_id)
@@ -81,7 +89,7 @@ def promote(
             prov = {"pair": pair_id, "answer": "written by the reviewer"}
         source = f"promoted:pair:{pair_id}"
     else:
-        source = "promoted:question"
+        source = source or "promoted:question"
     question = (question or "").strip()
     if not question:
         raise UserError("--question must not be empty")

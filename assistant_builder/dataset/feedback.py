@@ -8,8 +8,11 @@
 - ``dataset/preferences.jsonl``: preference pairs in the conversational format TRL's
   ``DPOTrainer`` reads, ``{"prompt": [messages], "chosen": [assistant], "rejected": [assistant]}``.
   A win gives (winner, loser); a "both bad" with a correction gives (correction, each answer).
+  Served replies with a thumbs-down and a correction add (correction, reply) after them, with
+  the served conversation so far as the prompt.
 
-Both files are derived from ``ratings.db`` (the record of the human work) and rewritten whole
+Both files are derived from ``ratings.db`` and ``conversations.db`` (the records of the human
+work) and rewritten whole
 each time, so running the export twice gives the same file and an undone rating disappears.
 """
 
@@ -112,11 +115,17 @@ def write_feedback(
     return {"path": str(path), "rows": len(rows)}
 
 
-def write_preferences(ws: Workspace, ratings: list[dict[str, Any]]) -> dict[str, Any]:
-    pairs = preference_pairs(ratings, ws.load_settings().system_prompt)
+def write_preferences(
+    ws: Workspace, ratings: list[dict[str, Any]], served: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ratings' pairs, then ``served``: pairs already made from served thumbs-down
+    corrections (``serve.served.served_preference_pairs``, redacted there)."""
+    rated = preference_pairs(ratings, ws.load_settings().system_prompt)
+    pairs = rated + list(served or [])
     path = ws.dataset_dir / PREFERENCES_FILE
     atomic_write_jsonl(path, pairs)
-    return {"path": str(path), "pairs": len(pairs)}
+    return {"path": str(path), "pairs": len(pairs), "rated": len(rated),
+            "served": len(pairs) - len(rated)}  # fmt: skip
 
 
 def merge_feedback(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

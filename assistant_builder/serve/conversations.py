@@ -68,6 +68,8 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX feedback_by_exchange ON feedback(exchange_id)",
         ),
     ),
+    # The passages an answer was grounded on (`serve --retrieval`): JSON list, NULL without.
+    ("m002_sources", ("ALTER TABLE exchanges ADD COLUMN sources TEXT",)),
 ]
 
 
@@ -120,8 +122,10 @@ class ConversationLog:
         finish_reason: str,
         usage: tuple[int, int],
         seconds: float,
+        sources: list[dict[str, Any]] | None = None,
     ) -> str:
-        """Store one answered request; returns its conversation id."""
+        """Store one answered request (``sources``: the retrieved passages it was given);
+        returns its conversation id."""
         if time.monotonic() - self._pruned > 3600:
             self.prune()
         now = utc_now()
@@ -147,7 +151,7 @@ class ConversationLog:
                 self.conn.execute(
                     "INSERT INTO exchanges (completion_id, conversation_id, created, run, "
                     "messages, answer, finish_reason, prompt_tokens, completion_tokens, seconds, "
-                    "thread_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "thread_hash, sources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         completion_id,
                         conv,
@@ -160,6 +164,7 @@ class ConversationLog:
                         usage[1],
                         round(seconds, 3),
                         thread_hash(full),
+                        None if sources is None else json.dumps(sources, ensure_ascii=False),
                     ),
                 )
             except BaseException:
@@ -185,54 +190,71 @@ class ConversationLog:
             )
         return int(cur.lastrowid or 0)
 
-    def conversations(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest conversations, each with its exchanges and their feedback, oldest first."""
+    def conversations(self, limit: int = 50, messages: bool = False) -> list[dict[str, Any]]:
+        """The newest conversations (``limit`` < 0: all), each with its exchanges and their
+        feedback, oldest first; ``messages``: each exchange with the request's messages too."""
         with self._lock:
             convs = self.conn.execute(
                 "SELECT id, created, updated, run FROM conversations ORDER BY updated DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-            out = []
-            for cid, created, updated, run in convs:
-                exchanges = []
-                for ex in self.conn.execute(
-                    "SELECT id, completion_id, created, messages, answer, finish_reason, "
-                    "prompt_tokens, completion_tokens, seconds FROM exchanges "
-                    "WHERE conversation_id = ? ORDER BY id",
-                    (cid,),
-                ).fetchall():
-                    fb = [
-                        {"rating": r, "correction": c, "created": t}
-                        for r, c, t in self.conn.execute(
-                            "SELECT rating, correction, created FROM feedback "
-                            "WHERE exchange_id = ? ORDER BY id",
-                            (ex[0],),
-                        )
-                    ]
-                    question = json.loads(ex[3])[-1]["content"]
-                    exchanges.append(
-                        {
-                            "completion_id": ex[1],
-                            "created": ex[2],
-                            "question": question,
-                            "answer": ex[4],
-                            "finish_reason": ex[5],
-                            "prompt_tokens": ex[6],
-                            "completion_tokens": ex[7],
-                            "seconds": ex[8],
-                            "feedback": fb,
-                        }
-                    )
-                out.append(
-                    {
-                        "id": cid,
-                        "created": created,
-                        "updated": updated,
-                        "run": run,
-                        "exchanges": exchanges,
-                    }
+            return [self._conversation(row, messages) for row in convs]
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        """One conversation by its id (or a prefix of it naming one), with its messages."""
+        cid = conversation_id.strip()
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT id, created, updated, run FROM conversations WHERE id = ? "
+                "OR (? <> '' AND substr(id, 1, length(?)) = ?) LIMIT 3",
+                (cid, cid, cid, cid),
+            ).fetchall()
+            exact = [r for r in rows if r[0] == cid]
+            if exact or len(rows) == 1:
+                return self._conversation((exact or rows)[0], True)
+        if not rows:
+            raise UserError(
+                f"no served conversation {conversation_id!r} in {self.path} "
+                "(`assistant-builder conversations` lists them)"
+            )
+        raise UserError(f"{conversation_id!r} names several conversations; give more of its id")
+
+    def _conversation(self, row: tuple[Any, ...], messages: bool) -> dict[str, Any]:
+        cid, created, updated, run = row
+        exchanges = []
+        for ex in self.conn.execute(
+            "SELECT id, completion_id, created, messages, answer, finish_reason, "
+            "prompt_tokens, completion_tokens, seconds, run, sources FROM exchanges "
+            "WHERE conversation_id = ? ORDER BY id",
+            (cid,),
+        ).fetchall():
+            fb = [
+                {"rating": r, "correction": c, "created": t}
+                for r, c, t in self.conn.execute(
+                    "SELECT rating, correction, created FROM feedback "
+                    "WHERE exchange_id = ? ORDER BY id",
+                    (ex[0],),
                 )
-        return out
+            ]
+            sent = json.loads(ex[3])
+            exchange = {
+                "completion_id": ex[1],
+                "created": ex[2],
+                "question": sent[-1]["content"],
+                "answer": ex[4],
+                "finish_reason": ex[5],
+                "prompt_tokens": ex[6],
+                "completion_tokens": ex[7],
+                "seconds": ex[8],
+                "run": ex[9],
+                "sources": None if ex[10] is None else json.loads(ex[10]),
+                "feedback": fb,
+            }
+            if messages:
+                exchange["messages"] = sent
+            exchanges.append(exchange)
+        return {"id": cid, "created": created, "updated": updated, "run": run,
+                "exchanges": exchanges}  # fmt: skip
 
 
 def open_log(workspace_root: Path, keep_days: int | None = None) -> ConversationLog:
