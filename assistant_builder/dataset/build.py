@@ -409,9 +409,17 @@ def _build_dataset(
     dropped_rows += dropped_transcripts
     if not conversations:
         raise UserError("every example was dropped; nothing to train on")
-    from assistant_builder.dataset.redact import redact_dataset, workspace_redactor, write_report
+    from assistant_builder.dataset.redact import (
+        keep_published,
+        policy,
+        redact_dataset,
+        workspace_redactor,
+        write_report,
+    )
 
     redactor = workspace_redactor(ws, opts.redact)
+    if redactor is not None and policy(ws).get("keep_published", True):
+        keep_published(redactor, items)
     redactions = redact_dataset(conversations, redactor)
     groups = sorted({c["meta"]["group"] for c in conversations})
     eval_groups = {g for g in groups if _is_eval_group(g, opts.seed, opts.eval_fraction)}

@@ -91,6 +91,8 @@ class Redactor:
     cache_path: Path | None = None
     store: dict[str, list[list[Any]]] = field(default_factory=dict, repr=False)
     used: set[str] = field(default_factory=set, repr=False)
+    # Addresses kept because the workspace's own material publishes them (keep_published).
+    published: list[str] = field(default_factory=list)
     # Paraphrased rows repeat one answer several times: detect once per distinct text.
     _cache: dict[str, list[Finding]] = field(default_factory=dict, init=False, repr=False)
 
@@ -204,6 +206,19 @@ def workspace_redactor(ws: Any, enabled: bool | None = None) -> Redactor | None:
     )
 
 
+def keep_published(redactor: Redactor, items: Iterable[dict[str, Any]]) -> list[str]:
+    """Add the workspace's own published addresses (dataset/pii/published.py) to the
+    redactor's allow-list for this build, unless the policy says ``keep_published: false``."""
+    from assistant_builder.dataset.pii.published import published_addresses
+
+    found = [a for a in published_addresses(items) if a not in redactor.allow.entries]
+    if found:
+        redactor.allow = AllowList((*redactor.allow.entries, *found))
+        redactor.published = found
+        redactor._cache.clear()
+    return found
+
+
 def add_allowed(ws: Any, values: Iterable[str]) -> list[str]:
     """Add ``values`` to the workspace allow-list (kept in order, no duplicates); returns it."""
     settings = ws.load_settings()
@@ -275,7 +290,7 @@ def redact_dataset(
         )
     redactor.save_cache()
     return {"enabled": True, **summarise(examples), "allow": list(redactor.allow.entries),
-            "examples": examples}  # fmt: skip
+            "published": redactor.published, "examples": examples}  # fmt: skip
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
