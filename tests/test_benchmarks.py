@@ -39,6 +39,7 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("serve_load", "--burst"),
         ("retrieval", "--passages"),
         ("retrieval_match", "--bar"),
+        ("llama_backend", "--repeats"),
         ("quality", "--systems"),
     ],
 )
