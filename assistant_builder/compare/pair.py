@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant_builder.compare.answers import open_engine, resolve_sides, stream_answer, with_budget
 from assistant_builder.compare.questions import Question
+from assistant_builder.errors import UserError
 from assistant_builder.models.engine import GenSettings
 from assistant_builder.runs import side_name
 
@@ -27,21 +28,68 @@ OnPane = Callable[[str, str], None]  # (pane "a" or "b", text piece); "" when a 
 
 
 def draw_swapped() -> bool:
-    """True: the tuned answer is shown as A. The OS's unpredictable source, so a rater cannot
+    """True: the second system (the tuned one by default) is shown as A. The OS's unpredictable source, so a rater cannot
     learn the order."""
     return random.SystemRandom().getrandbits(1) == 1
 
 
-class PairAnswerer:
-    """Answers questions as base and as run ``run_id``, one blind pair at a time. The model
-    loads on first use, in the thread that first asks (never when the screen opens).
-    ``engine``: something with the Engine's ``stream``/``answer``/``token_lengths`` (tests)."""
+PAIRINGS = (
+    ("base", "tuned"),
+    ("tuned", "tuned+retrieval"),
+    ("base", "tuned+retrieval"),
+    ("base+retrieval", "tuned+retrieval"),
+)
+RETRIEVAL = "+retrieval"
 
-    def __init__(self, ws: Workspace, run_id: str, engine: Any = None) -> None:
+
+class PairAnswerer:
+    """Answers questions as two systems (default base and run ``run_id``; any two of base,
+    tuned, base+retrieval, tuned+retrieval), one blind pair at a time. The model loads on first
+    use, in the thread that first asks (never when the screen opens). ``engine``: something
+    with the Engine's ``stream``/``answer``/``token_lengths`` (tests)."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        run_id: str,
+        engine: Any = None,
+        systems: tuple[str, str] = PAIRINGS[0],
+    ) -> None:
         self.ws = ws
         self.sides = resolve_sides(ws, run_id)
         self._engine = engine
         self._lock = threading.Lock()
+        self._index: Any = None
+        self.systems = systems
+        self.set_systems(systems)
+
+    def set_systems(self, systems: tuple[str, str]) -> None:
+        """Pit these two systems against each other from the next pair on."""
+        known = {s for pair in PAIRINGS for s in pair}
+        if len(set(systems)) != 2 or not set(systems) <= known:
+            raise UserError(f"a blind pair needs two of {', '.join(sorted(known))}: {systems}")
+        self.systems = systems
+
+    def _side(self, system: str) -> str:
+        return self.sides.run_id if system.startswith("tuned") else self.sides.baseline
+
+    def _name(self, system: str) -> str:
+        """The model name the ratings record: the side's, with ``+retrieval`` when used."""
+        return side_name(self._side(system)) + (RETRIEVAL if system.endswith(RETRIEVAL) else "")
+
+    def _prompt(self, engine: Any, system: str, question: str, budget: int) -> str:
+        """What the system is asked: the question, or its retrieval prompt."""
+        if not system.endswith(RETRIEVAL):
+            return question
+        from assistant_builder.compare.golden_retrieval import system_settings
+        from assistant_builder.retrieval.answer import grounded_prompts
+        from assistant_builder.retrieval.index import open_index
+
+        run_dir = self.ws.run_dir(self.sides.run_id)
+        if self._index is None:
+            self._index = open_index(self.ws, run_dir)[0]
+        rs = system_settings(system, run_dir)
+        return grounded_prompts(engine, self._index, [question], rs, budget)[0].prompt
 
     def engine(self) -> Any:
         with self._lock:
@@ -62,23 +110,26 @@ class PairAnswerer:
         swapped = draw_swapped() if swapped is None else swapped
         settings, _ = with_budget(engine, self.ws, self.sides, [question], GenSettings(0))
         system_prompt = self.ws.load_settings().system_prompt
-        tuned, base = self.sides.run_id, self.sides.baseline
+        first, second = self.systems  # second is the one ``swapped`` shows as A
         texts: dict[str, str] = {}
-        for pane, side in (("a", tuned if swapped else base), ("b", base if swapped else tuned)):
+        for pane, system in (
+            ("a", second if swapped else first),
+            ("b", first if swapped else second),
+        ):
             on_piece(pane, "")
             to_pane = functools.partial(on_piece, pane)
-            answer = stream_answer(
-                engine, question.question, side, settings, system_prompt, to_pane
-            )
-            texts[side] = answer.text
+            asked = self._prompt(engine, system, question.question, settings.max_new_tokens)
+            side = self._side(system)
+            answer = stream_answer(engine, asked, side, settings, system_prompt, to_pane)
+            texts[system] = answer.text
         return store.add_pair(
             question.question,
             question.reference or "",
             question.source,
-            side_name(base),
-            texts[base],
-            side_name(tuned),
-            texts[tuned],
+            self._name(first),
+            texts[first],
+            self._name(second),
+            texts[second],
             swapped=swapped,
         )
 

@@ -155,7 +155,7 @@ def grounded_prompts(
 ) -> list[GroundedPrompt]:
     """Prompts for ``questions``, counted with the engine's tokenizer; the context budget also
     leaves room for the answer inside the model's context window."""
-    window = int(getattr(engine.tokenizer, "model_max_length", 0) or 0)
+    window = int(getattr(getattr(engine, "tokenizer", None), "model_max_length", 0) or 0)
     context = settings.context_tokens
     if 0 < window < 10**7:  # tokenizers without a limit report a huge sentinel
         context = min(context, window - max_new_tokens - 64)
