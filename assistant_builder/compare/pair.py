@@ -28,8 +28,8 @@ OnPane = Callable[[str, str], None]  # (pane "a" or "b", text piece); "" when a 
 
 
 def draw_swapped() -> bool:
-    """True: the second system (the tuned one by default) is shown as A. The OS's unpredictable source, so a rater cannot
-    learn the order."""
+    """True: the second system (the tuned one by default) is shown as A. The OS's
+    unpredictable source, so a rater cannot learn the order."""
     return random.SystemRandom().getrandbits(1) == 1
 
 
