@@ -7,11 +7,14 @@ Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes
    card is still gone); a detection counts as correct when it overlaps a planted value.
 2. Trap tokens destroyed: traps (versions, order and status codes, dates, prices, the
    allow-listed address and phone) with any character replaced.
-3. Detection speed (texts per second) and the added dataset build time: the same workspace
-   (the Homebrew FAQ from ../shared/samples when present, else data_templates/, alone and with
-   the labelled texts as a support transcript) is built in rounds of three: redaction off, on
-   with no findings kept from an earlier build (a first build), on again (a rebuild, which
-   reads cache/redaction.json); the medians of the per-round ratios to "off" are reported.
+3. Detection speed (texts per second) and the added dataset build time. Three workspaces:
+   the Homebrew FAQ (``--faq``, default ../shared/samples/homebrew_faq_md), the starter FAQ
+   (data_templates/) and a ticket-heavy one (the Homebrew FAQ plus the labelled texts as 400
+   support tickets). Each is built in rounds of three: redaction off, on with no findings kept
+   from an earlier build (a first build), on again (a rebuild, which reads
+   cache/redaction.json); the medians of the per-round ratios to "off" are reported. Each
+   timed build runs in a fresh process (what ``assistant-builder dataset`` pays, lazy imports
+   such as phonenumbers included); ``--same-process`` times them all in this one instead.
 
 ``--libraries`` also measures presidio-analyzer (pattern recognizers only, on a blank spaCy
 tokenizer, so no model is downloaded), scrubadub and datafog where they are installed.
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -152,49 +157,108 @@ def score(detect: Detector, records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def build_overhead(
-    records: list[dict[str, Any]], allow: list[str], repeats: int, faq: Path | None = None
-) -> dict[str, Any]:
-    """Paired dataset builds of one workspace with redaction off and on (alternating)."""
-    from assistant_builder.dataset.build import BuildOptions, build_dataset
+def make_workspace(root: Path, faq: Path, records: list[dict[str, Any]], allow: list[str]) -> Path:
+    """A workspace of ``faq`` and, when given, ``records`` as one support ticket each."""
     from assistant_builder.dataset.redact import add_allowed
     from assistant_builder.sources.ingest import ingest_paths
     from assistant_builder.workspace import Workspace
 
-    samples = REPO.parent / "shared" / "samples" / "homebrew_faq_md"
-    faq = faq or (samples if samples.is_dir() else REPO / "data_templates")
-    with tempfile.TemporaryDirectory() as tmp:
-        chats = Path(tmp) / "tickets.jsonl"
+    root.mkdir(parents=True)
+    paths = [faq]
+    if records:
+        chats = root / "tickets.jsonl"
         with open(chats, "w", encoding="utf-8") as f:
             for r in records:
                 for role, text in (("customer", r["text"]), ("agent", "Thanks, we are on it.")):
                     f.write(json.dumps({"ticket_id": r["id"], "author_type": role, "body": text}))
                     f.write("\n")
-        ws = Workspace(Path(tmp) / "ws")
-        ws.create()
-        ingest_paths(ws, [faq, chats] if records else [faq])
-        add_allowed(ws, allow)
-        cache = ws.cache_dir / "redaction.json"
-        times: dict[str, list[float]] = {"off": [], "cold": [], "warm": []}
-        for _ in range(repeats):
-            for mode in ("off", "cold", "warm"):  # cold: no findings kept from a build before
-                if mode == "cold":
-                    cache.unlink(missing_ok=True)
-                t0 = time.perf_counter()
-                report = build_dataset(ws, BuildOptions(redact=mode != "off"))
-                times[mode].append(time.perf_counter() - t0)
+        paths.append(chats)
+    ws = Workspace(root / "ws")
+    ws.create()
+    ingest_paths(ws, paths)
+    add_allowed(ws, allow)
+    return ws.root
 
-        def added(mode: str) -> float:
-            pairs = zip(times["off"], times[mode], strict=True)
-            return statistics.median(b / a for a, b in pairs) - 1
 
-        return {
-            "faq": str(faq),
-            "rows": report.train + report.eval,
-            **{f"{m}_s": statistics.median(v) for m, v in times.items()},
-            "added_cold": added("cold"),
-            "added_warm": added("warm"),
-        }
+def time_build(ws_root: Path, mode: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one dataset build; ``mode``: off, cold (no
+    cache/redaction.json) or warm. CPU time is what a loaded machine distorts least."""
+    from assistant_builder.dataset.build import BuildOptions, build_dataset
+    from assistant_builder.workspace import Workspace
+
+    ws = Workspace(ws_root)
+    if mode == "cold":
+        (ws.cache_dir / "redaction.json").unlink(missing_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    build_dataset(ws, BuildOptions(redact=mode != "off"))
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _time_fresh(ws_root: Path, mode: str) -> tuple[float, float]:
+    cmd = [sys.executable, __file__, "--time-build", str(ws_root), mode]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    wall, cpu = out.split()[-2:]
+    return float(wall), float(cpu)
+
+
+def build_overhead(ws_root: Path, repeats: int, same_process: bool = False) -> dict[str, Any]:
+    """Paired dataset builds of one workspace with redaction off and on (alternating)."""
+    timer = time_build if same_process else _time_fresh
+    timer(ws_root, "off")  # a first build writes the dataset folder: not timed
+    times: dict[str, list[tuple[float, float]]] = {"off": [], "cold": [], "warm": []}
+    for _ in range(repeats):
+        for mode in ("off", "cold", "warm"):
+            times[mode].append(timer(ws_root, mode))
+
+    def added(mode: str, i: int) -> float:
+        pairs = zip(times["off"], times[mode], strict=True)
+        return statistics.median(b[i] / a[i] for a, b in pairs) - 1
+
+    report = json.loads((ws_root / "dataset" / "report.json").read_text(encoding="utf-8"))
+    return {
+        "rows": report["train"] + report["eval"],
+        **{f"{m}_s": statistics.median(t[0] for t in v) for m, v in times.items()},
+        **{f"{m}_cpu": statistics.median(t[1] for t in v) for m, v in times.items()},
+        **{f"added_{m}": added(m, 0) for m in ("cold", "warm")},
+        **{f"added_{m}_cpu": added(m, 1) for m in ("cold", "warm")},
+    }
+
+
+def build_table(
+    records: list[dict[str, Any]], allow: list[str], repeats: int, faq: Path | None,
+    same_process: bool,
+) -> None:  # fmt: skip
+    samples = REPO.parent / "shared" / "samples" / "homebrew_faq_md"
+    faq = faq or (samples if samples.is_dir() else None)
+    starter = REPO / "data_templates"
+    cases: list[tuple[str, Path, list[dict[str, Any]]]] = [
+        ("starter FAQ (data_templates)", starter, [])
+    ]
+    if faq is None:
+        print("Homebrew FAQ not found (../shared/samples): pass --faq; starter FAQ only")
+        cases.append(("starter FAQ + the labelled tickets", starter, records))
+    else:
+        cases[:0] = [(f"Homebrew FAQ ({faq.name})", faq, [])]
+        cases.append((f"Homebrew FAQ + {len(records)} labelled tickets", faq, records))
+    load = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, path, recs) in enumerate(cases):
+            ws_root = make_workspace(Path(tmp) / str(i), path, recs, allow)
+            b = build_overhead(ws_root, repeats, same_process)
+            rows.append(
+                f"| {name} | {b['rows']} | {b['off_s']:.3f} s / {b['off_cpu']:.3f} s "
+                f"| {b['cold_s']:.3f} s ({b['added_cold']:+.1%}) / {b['cold_cpu']:.3f} s "
+                f"({b['added_cold_cpu']:+.1%}) | {b['warm_s']:.3f} s ({b['added_warm']:+.1%}) / "
+                f"{b['warm_cpu']:.3f} s ({b['added_warm_cpu']:+.1%}) |"
+            )
+    how = "one process" if same_process else "a fresh process per build"
+    print(f"\nAdded dataset build time, median of {repeats} rounds ({how}; load average "
+          f"{load:.2f} before, {os.getloadavg()[0]:.2f} after):")  # fmt: skip
+    print("| workspace | rows | off (wall / CPU) | first build, no cache (wall / CPU) "
+          "| rebuild, cache (wall / CPU) |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,8 +267,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--libraries", action="store_true")
     ap.add_argument("--build-repeats", type=int, default=5)
     ap.add_argument("--show-misses", action="store_true")
-    ap.add_argument("--faq", type=Path, help="FAQ folder for the build timing (default: samples)")
+    ap.add_argument("--faq", type=Path, help="Homebrew FAQ folder (default: ../shared/samples)")
+    ap.add_argument("--same-process", action="store_true", help="time every build in this one")
+    ap.add_argument("--time-build", nargs=2, metavar=("WORKSPACE", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.time_build:  # the child of one timed build
+        print(*time_build(Path(args.time_build[0]), args.time_build[1]))
+        return
     allow, records = load(args.set)
     engines: dict[str, Callable[[list[str]], Detector]] = {"assistant-builder": ours}
     if args.libraries:
@@ -227,12 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.show_misses:
             print("misses:", res["misses"][:40])
             print("false positives:", res["false_positives"][:40])
-    for tickets in ([], records) if args.build_repeats else ():
-        b = build_overhead(tickets, allow, args.build_repeats, args.faq)
-        print(f"\ndataset build ({b['faq']} + {len(tickets)} tickets, {b['rows']} rows), median "
-              f"of {args.build_repeats} rounds: off {b['off_s']:.2f} s; redaction on, first build "
-              f"{b['cold_s']:.2f} s ({b['added_cold']:+.1%}), rebuild {b['warm_s']:.2f} s "
-              f"({b['added_warm']:+.1%})")  # fmt: skip
+    if args.build_repeats:
+        build_table(records, allow, args.build_repeats, args.faq, args.same_process)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ class Redactor:
     published: list[str] = field(default_factory=list)
     # Paraphrased rows repeat one answer several times: detect once per distinct text.
     _cache: dict[str, list[Finding]] = field(default_factory=dict, init=False, repr=False)
+    _detected: bool = field(default=False, init=False, repr=False)  # anything not in store
 
     def find(self, text: str) -> list[Finding]:
         hit = self._cache.get(text)
@@ -115,11 +116,14 @@ class Redactor:
         if spans is None:
             found = detect(text, self.kinds, self.regions)
             self.store[key] = [[f.kind, f.start, f.end] for f in found]
+            self._detected = True
             return found
         return [Finding(k, s, e, text[s:e]) for k, s, e in spans]
 
     def save_cache(self) -> None:
-        if self.cache_path is not None:
+        # Nothing new detected and every stored text used: the file holds exactly the store.
+        unchanged = not self._detected and self.used == self.store.keys()
+        if self.cache_path is not None and not unchanged:
             from assistant_builder.dataset import redact_cache
 
             redact_cache.save(self.cache_path, self.store, self.used, self.kinds, self.regions)

@@ -23,9 +23,13 @@ Store = dict[str, list[list[Any]]]  # text hash -> [[kind, start, end], ...]
 
 @cache
 def detector_version() -> str:
-    import phonenumbers
+    """The detectors' source and the phonenumbers release. The release is read from the
+    package's ``__init__.py`` (where its ``__version__`` is) without importing it: the import
+    takes longer than a whole dataset build of an FAQ, which may find no phone to check."""
+    from importlib.util import find_spec
 
-    h = hashlib.sha256(str(phonenumbers.__version__).encode())
+    spec = find_spec("phonenumbers")
+    h = hashlib.sha256(Path(spec.origin).read_bytes() if spec and spec.origin else b"")
     pii = Path(__file__).with_name("pii")
     for f in sorted(pii.glob("*.py")):
         h.update(f.read_bytes())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # Patterns used inside the detectors, compiled once: libphonenumber compiles many patterns of
@@ -59,3 +60,21 @@ def near(
                     seen.setdefault(m.start(), m)
             i = low.find(w, i + 1)
     return [seen[k] for k in sorted(seen)]
+
+
+def starts(
+    start: re.Pattern[str], rx: re.Pattern[str], text: str, back: int = 0
+) -> Iterator[re.Match[str]]:
+    """The matches of ``rx.finditer(text)``, with ``rx`` tried only where ``start`` matches
+    (``back`` characters before that match). ``re`` tries a pattern that opens with a
+    look-behind or an optional group at every character in Python-level steps; ``start``
+    opens with a character class, which ``re`` skips to in C. It must match (consuming at
+    most the characters it needs) wherever a match of ``rx`` can begin."""
+    end = 0
+    for s in start.finditer(text):
+        i = s.start() - back
+        if i >= end:
+            m = rx.match(text, i)
+            if m:
+                end = m.end()
+                yield m

@@ -11,6 +11,7 @@ from .common import (
     _NUMERIC_ONLY,
     Finding,
     near,
+    starts,
 )
 
 _STREET_TYPES = (
@@ -27,6 +28,7 @@ _ADDRESS = re.compile(
     r"(?:,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?"
     r"|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b"
 )
+_ADDRESS_START = re.compile(r"[\dA-ZÄÖÜ](?<!\w[\dA-ZÄÖÜ])")  # a word opening as one of them
 # An address stated as one ("my address is ...", "ship it to ...") runs to the end of its
 # sentence; it must hold a number (house, postcode) to count.
 _ADDRESS_SAID = re.compile(
@@ -47,6 +49,9 @@ _PERSON_SAID = re.compile(
     r"\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ff]ull name:|[Cc]ardholder:|[Ss]igned,?|"
     r"[Tt]his is|[Ii]t'?s|[Ii] am|I'm)\s+" + _PERSON_NAME
 )
+# Where _PERSON_SAID can start (its openings, lower-cased).
+_SAID_OPENINGS = ("my name is", "name:", "dear", "full name:", "cardholder:", "signed", "this is",
+                  "it's", "its", "i am", "i'm")  # fmt: skip
 _PERSON_SIGNED = re.compile(
     r"(?:^|\n|[.!?]\s)\s*"
     r"(?:Regards|Best regards|Kind regards|Thanks|Thank you|Cheers|Best|Sincerely),?"
@@ -197,7 +202,7 @@ def _address_words(chunk: str) -> str:
 
 
 def _addresses(text: str) -> Iterator[Finding]:
-    for m in _ADDRESS.finditer(text):
+    for m in starts(_ADDRESS_START, _ADDRESS, text):
         yield Finding("address", m.start(), m.end(), m.group().rstrip(".,"))
     for m in near(text, text.lower(), _ADDRESS_WORDS, _ADDRESS_SAID):
         start = m.end()
@@ -210,9 +215,32 @@ def _addresses(text: str) -> Iterator[Finding]:
             yield Finding("address", start, start + len(addr), addr)
 
 
+def _said(text: str) -> Iterator[re.Match[str]]:
+    """_PERSON_SAID's matches, tried only where one of its openings is (found with str.find:
+    the pattern opens with a word boundary, which re tries at every character)."""
+    low = text.lower()
+    if len(low) != len(text):  # a letter whose lower case is longer: offsets would differ
+        yield from _PERSON_SAID.finditer(text)
+        return
+    at = set()
+    for w in _SAID_OPENINGS:
+        i = low.find(w)
+        while i >= 0:
+            at.add(i)
+            i = low.find(w, i + 1)
+    end = 0
+    for i in sorted(at):
+        m = _PERSON_SAID.match(text, i) if i >= end else None
+        if m:
+            end = m.end()
+            yield m
+
+
 def _persons(text: str) -> Iterator[Finding]:
-    for pattern in (_PERSON_SAID, _PERSON_SIGNED):
-        for m in pattern.finditer(text):
+    # A signature needs a line break after "Regards,".
+    signed = _PERSON_SIGNED.finditer(text) if "\n" in text else ()
+    for matches in (_said(text), signed):
+        for m in matches:
             words = m.group(1).split()
             # A signature runs on into the next sentence when a line break is missing.
             while words and words[-1] in _NOT_NAMES:

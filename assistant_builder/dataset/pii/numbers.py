@@ -13,11 +13,13 @@ from .common import (
     _HEX_CHAR,
     _NON_DIGIT,
     Finding,
+    starts,
 )
 
 # A run of digit groups; the card is the longest window of whole groups that passes the checks
 # ("order #67763483 3707 240862 41020" holds an Amex after an order number).
-_DIGIT_RUN = re.compile(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w/-]|[.,]\d)")
+# It opens with the digit and looks behind it (as the patterns below): re skips to digits in C.
+_DIGIT_RUN = re.compile(r"\d(?<![\w.,/-]\d)\d*(?:[ -]\d+)*(?![\w/-]|[.,]\d)")
 _CARD_PREFIX = re.compile(
     r"4|5[1-5]|2(?:2[2-9]|[3-6]|7[01]|720)|3[47]|3(?:0[0-5]|[689])|6(?:011|5|4[4-9]|2)|35|5[06-9]|6"
 )
@@ -51,6 +53,8 @@ def _cards(text: str) -> Iterator[Finding]:
 
 
 _IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,31})", re.IGNORECASE)
+# Where an IBAN can start: two digits after two letters (the IBAN starts two characters before).
+_IBAN_START = re.compile(r"\d(?<=[A-Z]{2}\d)\d", re.IGNORECASE)
 
 
 def iban_ok(candidate: str) -> bool:
@@ -80,7 +84,7 @@ def _iban_ends(cand: str) -> list[int]:
 
 
 def _ibans(text: str) -> Iterator[Finding]:
-    for m in _IBAN.finditer(text):
+    for m in starts(_IBAN_START, _IBAN, text, back=2):
         cand = m.group(1)
         if not (cand[:2].isupper() or cand.isupper()):
             continue
@@ -126,6 +130,7 @@ _PHONE = re.compile(
     r"(?:(?:\s|[.-]|\s?-\s?)\d{1,10}){0,5}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
     r"(?![\w%$€£]|[.,]\d|-\w)"
 )
+_PHONE_START = re.compile(r"[+(\d](?<![\w+/#$€£.,-][+(\d])")  # where _PHONE can start
 _PHONE_CONTEXT = re.compile(
     r"(?i)\b(?:phone[ds]?|phoning|tel|telephone|mobile|cell|fax|call(?:ed|ing|s)?|ring(?:ing)?|"
     r"rang|text(?:ing)?|sms|whatsapp|signal|number|"
@@ -165,7 +170,7 @@ def _phone_shape(cand: str) -> str:
 
 
 def _phones(text: str, regions: tuple[str, ...]) -> Iterator[Finding]:
-    for m in _PHONE.finditer(text):
+    for m in starts(_PHONE_START, _PHONE, text):
         cand = m.group().strip()
         shape = _phone_shape(cand)
         if not shape:

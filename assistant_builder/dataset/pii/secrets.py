@@ -88,6 +88,8 @@ def _is_high_entropy(tok: str) -> bool:
 # every character.
 _LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+/=])[A-Za-z0-9_\-+/=]{16}")
 _SECRET_WORDS = ("key", "token", "secret", "passw", "pwd", "bearer")
+# A whole word of 15 characters or more (the shortest key _PREFIXED_KEY takes has 15).
+_LONG_WORD = re.compile(r"\S{15,}")
 
 
 def _secrets(text: str) -> Iterator[Finding]:
@@ -98,10 +100,14 @@ def _secrets(text: str) -> Iterator[Finding]:
     if "-----BEGIN" in text:
         for m in _PRIVATE_KEY.finditer(text):
             yield Finding("private_key", m.start(), m.end(), m.group())
-    long_token = _LONG_TOKEN.search(text) is not None
+    # Keys and tokens hold no space: only the words long enough to hold one are searched (each
+    # alone gives the same matches as the whole text, the space after it ending them as well).
+    words = [m.span() for m in _LONG_WORD.finditer(text)]
+    long_token = any(_LONG_TOKEN.search(text, a, b) for a, b in words)
     if long_token:
-        for m in _PREFIXED_KEY.finditer(text):
-            yield Finding("api_key", m.start(), m.end(), m.group())
+        for a, b in words:
+            for m in _PREFIXED_KEY.finditer(text, a, b):
+                yield Finding("api_key", m.start(), m.end(), m.group())
     for m in near(text, text.lower(), _SECRET_WORDS, _ASSIGNED):
         g = 1 if m.group(1) else 2
         val = m.group(g).rstrip(".,;:!?)\"'`")
@@ -110,10 +116,12 @@ def _secrets(text: str) -> Iterator[Finding]:
             continue
         if _DIGIT.search(val) or len(val) >= 12:
             yield Finding("api_key", m.start(g), m.start(g) + len(val), val)
-    for m in _TOKEN.finditer(text) if long_token else ():
-        tok = m.group()
-        if _is_high_entropy(tok) or _is_hex_secret(tok, text[max(0, m.start() - 30) : m.start()]):
-            yield Finding("api_key", m.start(), m.end(), tok)
+    for a, b in words if long_token else ():
+        for m in _TOKEN.finditer(text, a, b):
+            tok = m.group()
+            before = text[max(0, m.start() - 30) : m.start()]
+            if _is_high_entropy(tok) or _is_hex_secret(tok, before):
+                yield Finding("api_key", m.start(), m.end(), tok)
 
 
 _HASH_WORDS = re.compile(r"(?i)\b(?:sha\d*|md5|checksum|hash|commit|digest|sum|etag|rev)\b")
@@ -130,8 +138,20 @@ def _is_hex_secret(tok: str, before: str) -> bool:
     )
 
 
+_LOCAL_PART = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+
+
 def _emails(text: str) -> Iterator[Finding]:
-    if "@" not in text:
-        return
-    for m in _EMAIL.finditer(text):
-        yield Finding("email", m.start(), m.end(), m.group())
+    """_EMAIL's matches, tried only at the start of the run of local-part characters before
+    each "@" (its look-behind allows no other start; scanning all the text is slower)."""
+    end = 0
+    at = text.find("@")
+    while at >= 0:
+        i = at
+        while i > end and text[i - 1] in _LOCAL_PART:
+            i -= 1
+        m = _EMAIL.match(text, i) if i > end or end == 0 else None
+        if m:
+            end = m.end()
+            yield Finding("email", m.start(), m.end(), m.group())
+        at = text.find("@", max(at + 1, end))
