@@ -74,11 +74,9 @@ def _texts(items: Iterable[dict[str, Any]]) -> list[str]:
 def published_addresses(items: Iterable[dict[str, Any]]) -> list[str]:
     """E-mail addresses of the FAQ/document items whose site the same items link to."""
     texts = _texts(items)
-    linked = {site(h) for t in texts for h in URL_HOST.findall(t)} - MAIL_PROVIDERS
-    found = {
-        m.group(0).casefold()
-        for t in texts
-        for m in EMAIL.finditer(t)
-        if site(m.group(1)) in linked
-    }
-    return sorted(found)
+    # Most texts hold no "@": the patterns are run only where they can find an address.
+    mails = [m for t in texts if "@" in t for m in EMAIL.finditer(t)]
+    if not mails:
+        return []
+    linked = {site(h) for t in texts if "://" in t for h in URL_HOST.findall(t)} - MAIL_PROVIDERS
+    return sorted({m.group(0).casefold() for m in mails if site(m.group(1)) in linked})
