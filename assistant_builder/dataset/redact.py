@@ -317,6 +317,10 @@ def redact_for_export(ws: Any, rows: list[dict[str, Any]]) -> int:
     redactor = workspace_redactor(ws)
     if redactor is None:
         return 0
+    if policy(ws).get("keep_published", True):  # as the build kept them
+        from assistant_builder.sources.ingest import load_items
+
+        keep_published(redactor, load_items(ws))
     changed = 0
     for row in rows:
         row["messages"], found = redact_conversation(row["messages"], redactor)

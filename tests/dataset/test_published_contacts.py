@@ -47,6 +47,12 @@ def test_build_keeps_published_and_redacts_the_rest(workspace: Workspace, tmp_pa
     assert "alice.doe@gmail.com" not in text and "<EMAIL>" in text
     report = json.loads((workspace.dataset_dir / "redactions.json").read_text())
     assert report["published"] == ["help@example-shop.co.uk"]
+    # Exports are redacted again: with the same published addresses kept.
+    from assistant_builder.dataset.formats import export_dataset
+
+    export_dataset(workspace, "openai", tmp_path / "out")
+    exported = "".join(p.read_text() for p in (tmp_path / "out" / "openai").glob("*.jsonl"))
+    assert "help@example-shop.co.uk" in exported and "alice.doe@gmail.com" not in exported
     # A team that wants them gone says so in its redaction policy.
     settings = workspace.load_settings()
     settings.extra["redaction"] = {**policy(workspace), "keep_published": False}
