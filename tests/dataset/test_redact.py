@@ -234,3 +234,23 @@ def test_findings_are_cached_between_builds(pii_ws, monkeypatch: pytest.MonkeyPa
     cache.write_text("{not json")  # a damaged cache is rebuilt, never an error
     build_dataset(pii_ws, BuildOptions(variants=1))
     assert calls and json.loads(cache.read_text())["texts"]
+
+
+def test_public_technical_strings_in_an_faq_survive() -> None:
+    """Real FAQ text (Tor's support FAQ): a log line's timestamp, the loopback and "any"
+    addresses, and the release signing key's fingerprint are nobody's personal data."""
+    from assistant_builder.dataset.pii import detect
+
+    kept = [
+        "2017-10-29 09:23:40.800 [NOTICE] Opening Socks listener on 127.0.0.1:9150",
+        "SocksListenAddress 0.0.0.0:9100",
+        "Import the Developers signing key (0xEF6E286DDA85EA2A4BA7DE684E2C6E8793298290):",
+        "    gpg: imported: 1\n          EF6E286DDA85EA2A4BA7DE684E2C6E8793298290",
+    ]
+    for text in kept:
+        assert detect(text) == [], text
+    # Still found: an internal server address, a phone written in groups, a hex token.
+    found = detect(
+        "server 10.1.2.3, call 0612-34-56-78, token a3f9c2e18b7d4f6a9c0e1b2d3f4a5b6c7d8e9f01"
+    )
+    assert [f.kind for f in found] == ["ip", "phone", "api_key"]

@@ -107,8 +107,12 @@ def _ips(text: str) -> Iterator[Finding]:
         if _VERSION_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
             continue
         try:
-            ipaddress.IPv4Address(m.group())
+            ip = ipaddress.IPv4Address(m.group())
         except ValueError:
+            continue
+        # 127.0.0.1 and 0.0.0.0 are every machine's: documentation, not anyone's address.
+        # (Private ranges stay redacted: a ticket's "our server is 10.1.2.3" is internal.)
+        if ip.is_loopback or ip.is_unspecified:
             continue
         yield Finding("ip", m.start(), m.end(), m.group())
     if _IPV6_GATE.search(text):
@@ -151,12 +155,17 @@ _DATE = re.compile(
 )
 
 
+_LOG_DATE = re.compile(r"(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?!\d)")
+
+
 def _phone_shape(cand: str) -> str:
     """'strong' (international or shaped like a phone), 'weak' (needs a word like "call"
     before it) or '' (not a phone: too few or many digits, a date, a version)."""
     digits = _NON_DIGIT.sub("", _EXTENSION.sub("", cand))
     if not 7 <= len(digits) <= 15 or _DATE.fullmatch(cand.strip()):
         return ""
+    if _LOG_DATE.match(cand):
+        return ""  # "2017-10-29 09:23": a log line's timestamp
     if cand.startswith(("+", "00")):
         return "strong"
     groups = _DIGITS.findall(cand)

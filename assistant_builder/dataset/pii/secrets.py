@@ -124,7 +124,11 @@ def _secrets(text: str) -> Iterator[Finding]:
                 yield Finding("api_key", m.start(), m.end(), tok)
 
 
-_HASH_WORDS = re.compile(r"(?i)\b(?:sha\d*|md5|checksum|hash|commit|digest|sum|etag|rev)\b")
+# Hex that names something public: a checksum, a commit, or an OpenPGP key's fingerprint (FAQs
+# print their signing key's so users can verify downloads).
+_HASH_WORDS = re.compile(
+    r"(?i)\b(?:sha\d*|md5|checksum|hash|commit|digest|sum|etag|rev|fingerprint|gpg|pgp|signing)\b"
+)
 
 
 def _is_hex_secret(tok: str, before: str) -> bool:
