@@ -91,6 +91,7 @@ class TransformersBackend:
         # The tokenizer is shared by request threads (encode) and the batcher (decode); a
         # fast tokenizer raises "Already borrowed" when used from two threads at once.
         self._tok_lock = threading.Lock()
+        self._threads = torch.get_num_threads()  # torch's own setting, for prefills and batches
 
     def _end_token_ids(self) -> set[int]:
         tok = self.tokenizer
@@ -122,6 +123,18 @@ class TransformersBackend:
 
     def forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
         """Logits of the last position of each row (the KV cache grows in place)."""
+        import torch
+
+        from assistant_builder.models.decode import decode_threads
+
+        # One row, one token: a step of tiny operations, faster with fewer threads on CPU
+        # (see assistant_builder/models/decode.py); prefills and batches get torch's own
+        # setting back. The batcher's thread is the only one running the model, so the
+        # process-wide setting changes only when the kind of step changes.
+        one = tuple(input_ids.shape) == (1, 1) and self.device == "cpu"
+        want = (decode_threads() or self._threads) if one else self._threads
+        if want != torch.get_num_threads():
+            torch.set_num_threads(want)
         out = self.model(
             input_ids=input_ids,
             attention_mask=mask,

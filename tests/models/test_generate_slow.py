@@ -43,3 +43,37 @@ def test_default_model_adapter_off_is_exactly_base_and_batching_is_exact(tmp_pat
     assert single == [a.text for a in off]
     streamed = "".join(engine.stream(QUESTIONS[0], system_prompt=SYSTEM, settings=SETTINGS))
     assert streamed == plain[0].text
+
+
+def test_default_model_fast_loop_answers_token_for_token_like_generate(tmp_path: Path) -> None:
+    """The one-question greedy loop (models/decode.py) against generate on golden questions,
+    as base and with a LoRA adapter on every linear layer (the fused LoRA layers)."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from assistant_builder.models.loading import load_model
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(
+        load_model("default"),
+        LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=False),
+    )
+    peft_model.save_pretrained(tmp_path / "adapter")
+    golden = Path(__file__).resolve().parents[2] / "benchmarks" / "golden" / "cloudnote.jsonl"
+    questions = [json.loads(line)["question"] for line in golden.read_text().splitlines()[:3]]
+    engine = Engine("default", tmp_path / "adapter")
+    settings = GenSettings(max_new_tokens=32)
+    for tuned in (False, True):
+        got = {}
+        for fast in (True, False):
+            engine.fast_greedy = fast
+            got[fast] = [
+                engine.answer([q], system_prompt=SYSTEM, tuned=tuned, settings=settings)[0]
+                for q in questions
+            ]
+        assert [(a.text, a.new_tokens) for a in got[True]] == [
+            (a.text, a.new_tokens) for a in got[False]
+        ]
+        assert all(a.text for a in got[True])
