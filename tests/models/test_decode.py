@@ -142,9 +142,10 @@ def test_decode_threads_setting_is_restored(monkeypatch) -> None:
     import torch
 
     before = torch.get_num_threads()
-    monkeypatch.setenv(decode.THREADS_ENV, "1")
-    with decode.threads(decode.decode_threads()):
-        assert torch.get_num_threads() == 1
+    monkeypatch.delenv(decode.THREADS_ENV, raising=False)
+    assert decode.decode_threads() == 1  # the default for one row
+    with decode.threads(before + 1):  # a change whatever the machine's own setting is
+        assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
     monkeypatch.setenv(decode.THREADS_ENV, "lots")
     assert decode.decode_threads() == 0  # unreadable: torch's own setting stays
