@@ -37,6 +37,7 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("plain_trl", "--fair"),
         ("step_breakdown", "--batch-size"),
         ("serve_load", "--burst"),
+        ("single_stream", "--repeats"),
         ("retrieval", "--passages"),
         ("retrieval_match", "--bar"),
         ("llama_backend", "--repeats"),

@@ -281,7 +281,7 @@ class Engine:
                 prompt_ids,
                 max_new_tokens=settings.max_new_tokens,
                 end_ids=self.end_ids,
-                repetition_penalty=settings.repetition_penalty,
+                repetition_penalty=settings.repetition_penalty or 1.0,
             )
 
     def _finish(self, row: list[int]) -> Answer:

@@ -139,6 +139,8 @@ def test_cache_hit_avoids_regeneration(two: Engine, tmp_path: Path, monkeypatch)
             raise AssertionError("generate() called although every answer is cached")
 
         monkeypatch.setattr(two.model, "generate", boom)
+        # One greedy question at a time decodes with the fast loop instead: no generating there.
+        monkeypatch.setattr("assistant_builder.models.decode.greedy_tokens", boom)
         # Batch size does not change greedy text, so it is not part of the key.
         again = two.answer(
             QUESTIONS, system_prompt=SYSTEM, adapter="run2", settings=GenSettings(10, batch_size=1)
