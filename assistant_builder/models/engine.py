@@ -9,8 +9,8 @@ memory. (``eval --against`` still builds a second engine for the second run.)
 - Greedy by default; sampling settings are recorded with every answer and are part of its cache
   key (see :mod:`assistant_builder.models.answer_cache`).
 - One question at a time, greedy, decodes with the loop of :mod:`assistant_builder.models.decode`
-  instead of ``generate`` (the same tokens, several times faster on CPU); batches and sampling
-  use ``generate``.
+  instead of ``generate`` (the same tokens, without generate's per-step work, with 1 decode thread
+  on CPU: benchmarks/README.md, "Single stream"); batches and sampling use ``generate``.
 """
 
 from __future__ import annotations
