@@ -27,6 +27,19 @@ from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_json
 TARGETS = ("dataset", "golden")
 
 
+def rated_answer(r: dict[str, Any]) -> tuple[str, str]:
+    """(answer, kind) a rating gives a promotion: the correction in its note when it rated both
+    answers bad, else the answer it preferred; a tie or an uncorrected "both bad" gives none."""
+    note = (r["note"] or "").strip()
+    if r["verdict"] == "both_bad" and note:
+        return note, "correction"
+    if r["verdict"] in ("A", "B"):
+        return r["answer_a" if r["verdict"] == "A" else "answer_b"], "preferred"
+    raise UserError(
+        f"pair {r['pair_id']} was rated {r['verdict']} without a correction; pass --answer TEXT"
+    )
+
+
 def _pair_answer(ws: Workspace, pair_id: int) -> tuple[str, str, dict[str, Any]]:
     """(question, answer, provenance) of a rated pair: the correction in the newest rating's
     note when it rated both answers bad, else the answer it preferred."""
@@ -36,15 +49,7 @@ def _pair_answer(ws: Workspace, pair_id: int) -> tuple[str, str, dict[str, Any]]
     if not rated:
         raise UserError(f"pair {pair_id} has no rating yet; rate it, or pass --answer TEXT")
     r = rated[-1]
-    note = (r["note"] or "").strip()
-    if r["verdict"] == "both_bad" and note:
-        answer, kind = note, "correction"
-    elif r["verdict"] in ("A", "B"):
-        answer, kind = r["answer_a" if r["verdict"] == "A" else "answer_b"], "preferred"
-    else:
-        raise UserError(
-            f"pair {pair_id} was rated {r['verdict']} without a correction; pass --answer TEXT"
-        )
+    answer, kind = rated_answer(r)
     prov = {
         "pair": pair_id,
         "rating": r["rating_id"],

@@ -273,3 +273,16 @@ def release_check(
     atomic_write_json(out, result)
     result["path"] = str(out)
     return result
+
+
+def last_check(ws: Workspace, run_id: str) -> dict[str, Any] | None:
+    """The newest saved release check of a run (with ``path``), or None when it has none."""
+    saved = sorted((ws.runs_dir / run_id / "checks").glob("*.json"))
+    for path in reversed(saved):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a damaged file: the one before it is still a real check
+        if isinstance(result, dict) and "passed" in result:
+            return {**result, "path": str(path)}
+    return None

@@ -255,3 +255,17 @@ def make_fixed_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     add_fake_run(ws)
     assert dataset_hash(ws.dataset_dir / "train.jsonl")
     return ws
+
+
+def checkable(ws: Workspace, monkeypatch: pytest.MonkeyPatch, run_id: str = RUN_ID) -> None:
+    """Make the fake run checkable by the real release check: its own copy of the split (as
+    training leaves it) and :class:`FakeEngine` in place of the model."""
+    import shutil
+
+    import assistant_builder.models.engine as engine_mod
+
+    data = ws.runs_dir / run_id / "data"
+    data.mkdir(exist_ok=True)
+    for split in ("train", "eval"):
+        shutil.copyfile(ws.dataset_dir / f"{split}.jsonl", data / f"{split}.jsonl")
+    monkeypatch.setattr(engine_mod, "Engine", lambda *a, **kw: FakeEngine(ws))

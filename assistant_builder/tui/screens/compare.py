@@ -44,6 +44,7 @@ class CompareScreen(StageScreen):
         Binding("x", "verdict('both_bad')", "Both bad"),
         Binding("u", "undo", "Undo"),
         Binding("o", "ask", "Ask"),
+        Binding("r", "review", "Review"),
         Binding("g", "answer", "Answer", show=False),
     ]
 
@@ -157,6 +158,7 @@ class CompareScreen(StageScreen):
         if o["n"]:
             lo, hi = o["win"]["ci95"]
             lines.append(f"tuned wins {o['win']['rate']:.0%} (95% {lo:.0%}-{hi:.0%})")
+            lines.append(self._out_of_scope())
             lines.append(
                 f"ties {o['tie']['rate']:.0%} · losses {o['loss']['rate']:.0%}"
                 f" · both bad {o['both_bad']['rate']:.0%}"
@@ -175,7 +177,21 @@ class CompareScreen(StageScreen):
         else:
             lines.append("a/b: which answer is better")
             lines.append("t: tie · x: both bad")
+            lines.append(self._out_of_scope())
         panel.update("\n".join(lines))
+
+    def _out_of_scope(self) -> str:
+        """The hand-off rate on off-domain probes from the run's last release check: the check
+        answers every probe and golden question with the model, too slow to redo per rating."""
+        from assistant_builder.compare.release_check import last_check
+
+        found = last_check(self.ws, self.run_id) if self.run_id else None
+        if found is None:
+            return "out-of-scope: not checked (5, c)"
+        oos = found["out_of_scope"]
+        if oos["rate"] is None:
+            return "out-of-scope: no probes checked"
+        return f"out-of-scope reply {oos['rate']:.0%} of {oos['n']}"
 
     # -- showing -----------------------------------------------------------------------
     def current(self) -> Item | None:
@@ -326,6 +342,12 @@ class CompareScreen(StageScreen):
         self._fill_list()
         self._summary()
         self._highlighted()
+
+    def action_review(self) -> None:
+        """The rated pairs, to promote into training rows or golden questions."""
+        from assistant_builder.tui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen())
 
     # -- your own question -------------------------------------------------------------
     def action_ask(self) -> None:

@@ -1,6 +1,11 @@
 """Export: choose targets (whatever ``export.registry.FORMATS`` offers), run them in a worker
 with progress, and show each artifact's verification and the exact commands to use it (the
-``usage`` its exporter checked and wrote into the manifest)."""
+``usage`` its exporter checked and wrote into the manifest).
+
+Before exporting, the screen runs the release check (``compare.release_check``, the one
+``assistant-builder check`` and ``export`` run) in a worker and shows PASS/FAIL with its
+reasons. A failing run, or one the check could not judge, is not exported unless the user then
+presses "Export anyway" (``export --force``)."""
 
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Button, Markdown, ProgressBar, Select, SelectionList, Static
 
 from assistant_builder.events import Progress
-from assistant_builder.tui.common import StageScreen
+from assistant_builder.tui.common import StageScreen, describe_error
+from assistant_builder.tui.messages import StageFailed
 
 DESCRIPTIONS = {
     "adapter": "PEFT, vLLM",
@@ -59,8 +66,18 @@ class ExportScreen(StageScreen):
     STAGE = "export"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "export", "Export"),
+        Binding("c", "check", "Check"),
+        Binding("f", "export_anyway", "Export anyway", show=False),
         Binding("space", "toggle_target", "Toggle", show=False),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exporting: list[str] = []
+        self.export_after_check: list[str] | None = None  # targets waiting on the running check
+        self.refused: str | None = None  # the run the check refused: "Export anyway" exports it
+        self.check_error: str | None = None  # why the last check could not run
+        self.checking: str | None = None  # the run the running check is about
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="export-body"):
@@ -69,10 +86,17 @@ class ExportScreen(StageScreen):
                 yield SelectionList[str](
                     *[(_describe(f), f, f == "adapter") for f in export_formats()], id="formats"
                 )
-                yield Button("Export e", id="export", variant="primary", compact=True)
+                with Horizontal(id="export-buttons"):
+                    yield Button("Export e", id="export", variant="primary", compact=True)
+                    yield Button("Check c", id="check", compact=True)
+                yield Button(
+                    "Export anyway f", id="export-anyway", variant="error", compact=True,
+                    classes="hidden",
+                )  # fmt: skip
                 yield ProgressBar(id="export-progress", show_eta=False, classes="hidden")
                 yield Static("", id="export-status", classes="status")
             with VerticalScroll(id="export-log", classes="panel"):
+                yield Static("", id="check-result")
                 yield Markdown(id="results")
 
     def on_mount(self) -> None:
@@ -103,6 +127,7 @@ class ExportScreen(StageScreen):
     @on(Select.Changed, "#run")
     def show_existing(self) -> None:
         run = self.selected_run()
+        self._show_last_check(run)
         md = self.query_one("#results", Markdown)
         if run is None:
             md.update("Nothing to export yet: train a run first (press 3).")
@@ -137,20 +162,75 @@ class ExportScreen(StageScreen):
         if formats.highlighted is not None:
             formats.toggle(formats.get_option_at_index(formats.highlighted).value)
 
-    @on(Button.Pressed, "#export")
-    def action_export(self) -> None:
+    # -- the release check, then the export ------------------------------------------------
+    def _targets(self) -> tuple[str, list[str]] | None:
         run = self.selected_run()
         formats = list(self.query_one("#formats", SelectionList).selected)
         if run is None:
             self.notify("Train a run first: there is nothing to export.", severity="warning")
-            return
+            return None
         if not formats:
             self.notify("Choose at least one target (space toggles).", severity="warning")
+            return None
+        return run, formats
+
+    def _busy(self, busy: bool) -> None:
+        for button in ("#export", "#check", "#export-anyway"):
+            self.query_one(button, Button).disabled = busy
+
+    @on(Button.Pressed, "#export")
+    def action_export(self) -> None:
+        """The release check first; the export follows when the run passes."""
+        chosen = self._targets()
+        if chosen is not None:
+            self._start_check(chosen[0], export_after=chosen[1])
+
+    @on(Button.Pressed, "#check")
+    def action_check(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            self.notify("Train a run first: there is nothing to check.", severity="warning")
             return
+        self._start_check(run, export_after=None)
+
+    def _start_check(self, run: str, export_after: list[str] | None) -> None:
+        if self.query_one("#export", Button).disabled:
+            return  # a check or an export is running
+        from assistant_builder.compare.release_check import release_check
+
+        self._busy(True)
+        self.refused = None
+        self.query_one("#export-anyway", Button).add_class("hidden")
+        self.export_after_check = export_after
+        self.checking = run
+        self.query_one("#check-result", Static).update(f"Release check of {run}: running…")
+        self.run_stage(
+            "check",
+            lambda on_event: release_check(self.ws, run, on_event=on_event),
+            "checking",
+            bar="#export-progress",
+        )
+
+    @on(Button.Pressed, "#export-anyway")
+    def action_export_anyway(self) -> None:
+        """``export --force``: only for the run the check just refused, after it said why."""
+        chosen = self._targets()
+        if chosen is None or self.query_one("#export", Button).disabled:
+            return
+        run, formats = chosen
+        if self.refused != run:
+            self.notify(
+                "Export anyway follows a failed release check: press e.", severity="warning"
+            )
+            return
+        self.notify(f"Exporting {run} although it failed the release check.", severity="warning")
+        self._start_export(run, formats)
+
+    def _start_export(self, run: str, formats: list[str]) -> None:
         from assistant_builder.export.registry import export
 
-        self.query_one("#export", Button).disabled = True
-        self.exporting: list[str] = []
+        self._busy(True)
+        self.exporting = []
         self.run_stage(
             "export",
             lambda on_event: export(self.ws, run, formats, on_event=on_event),
@@ -159,7 +239,17 @@ class ExportScreen(StageScreen):
             total=len(formats),
         )
 
+    def on_stage_failed(self, message: StageFailed) -> None:
+        # Runs before StageScreen's handler (Textual calls each class's, subclass first), which
+        # then ends the stage: a check that could not judge the run is refused like a FAIL.
+        if message.stage == "check":
+            self.check_error = describe_error(message.error)
+
     def stage_progress(self, stage: str, ev: Progress) -> None:
+        if stage == "check":
+            super().stage_progress(stage, ev)
+            self.query_one("#export-status", Static).update(ev.message)
+            return
         # The bar counts formats done: each "exporting X" starts the next one.
         if ev.message.startswith("exporting "):
             self.exporting.append(ev.message)
@@ -168,9 +258,86 @@ class ExportScreen(StageScreen):
         self.query_one("#export-status", Static).update(ev.message)
 
     def stage_done(self, stage: str, result: Any) -> None:
-        self.query_one("#export", Button).disabled = False
         self.query_one("#export-status", Static).update("")
+        self._busy(False)
+        if stage == "check":
+            self._checked(result)
+            return
         if result is not None:
             self.notify(", ".join(result["exports"]) + " exported and verified", title="Export")
         self.refresh_status()
         self.show_existing()
+
+    def _checked(self, result: dict[str, Any] | None) -> None:
+        run, formats = self.checking, self.export_after_check
+        self.export_after_check = None
+        error, self.check_error = self.check_error, None
+        if result is None:
+            shown = "[b $text-error]✗ The release check could not run[/]: " + escape(
+                error or "see the notification"
+            )
+        else:
+            shown = check_markup(result)
+        passed = result is not None and result["passed"]
+        if not passed:
+            self.refused = run
+            self.query_one("#export-anyway", Button).remove_class("hidden")
+            shown += (
+                f"\n[b]{'Not exported. ' if formats is not None else ''}A run that does not pass"
+                " is exported only with Export anyway (f)[/], as `export --force` does."
+            )
+        if not passed and formats is not None:
+            self.notify(
+                f"{run} was not exported: it did not pass the release check. "
+                "Export anyway (f) exports it regardless.",
+                title="Not exported",
+                severity="warning",
+                timeout=10,
+            )
+        self.query_one("#check-result", Static).update(shown)
+        if passed and formats and run:
+            self._start_export(run, formats)
+
+    def _show_last_check(self, run: str | None) -> None:
+        from assistant_builder.compare.release_check import last_check
+
+        if run != self.refused:
+            self.query_one("#export-anyway", Button).add_class("hidden")
+        box = self.query_one("#check-result", Static)
+        found = last_check(self.ws, run) if run else None
+        if found is None:
+            box.update(
+                "No release check of this run yet: e checks it before exporting, c checks only."
+                if run
+                else ""
+            )
+            return
+        box.update(check_markup(found, saved=Path(found["path"]).stem))
+
+
+def _rate(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def check_markup(result: dict[str, Any], saved: str | None = None) -> str:
+    """The verdict as the screen shows it: PASS/FAIL, its reasons, then the figures."""
+    when = f" (saved {saved})" if saved else ""
+    against = result.get("against") or "nothing exported yet"
+    head = f"Release check of {result['run']} against {against}{when}: "
+    if result["passed"]:
+        lines = [head + "[b $text-success]✓ PASS[/]"]
+    else:
+        lines = [head + "[b $text-error]✗ FAIL[/]"]
+        lines += [f"  • {escape(r)}" for r in result["reasons"]]
+    g, prev = result.get("golden_rouge_l"), result.get("previous_rouge_l")
+    golden = f"golden ROUGE-L {g:.3f}" if g is not None else "golden set"
+    if prev is not None:
+        golden += f" (last export {prev:.3f})"
+    fr, oos = result["false_refusals"], result["out_of_scope"]
+    lines.append(
+        f"{golden} · {len(result.get('regressions', []))} regressed · "
+        f"false refusals {_rate(fr['rate'])} of {fr['n']} · "
+        f"out-of-scope reply {_rate(oos['rate'])} of {oos['n']} probes"
+        + ("" if oos.get("gated", True) else " (not gated)")
+    )
+    return "\n".join(lines)
