@@ -240,7 +240,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *world, *budget])
         say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
     estimate = None
-    if not args.resume:
+    # The estimate plans SFT epochs over the dataset; a DPO run trains on the pairs instead.
+    if not args.resume and recipe.method == "sft":
         from assistant_builder.train.preflight import estimate_run, estimate_update
 
         if args.from_run:  # refusals and "nothing changed" come before any estimate or run

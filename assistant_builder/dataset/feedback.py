@@ -10,6 +10,8 @@
   A win gives (winner, loser); a "both bad" with a correction gives (correction, each answer).
   Served replies with a thumbs-down and a correction add (correction, reply) after them, with
   the served conversation so far as the prompt.
+  Each pair's ``meta`` names the two models that answered and their base model, so preference
+  training (train/preferences.py) can refuse pairs answered on another base model.
 
 Both files are derived from ``ratings.db`` and ``conversations.db`` (the records of the human
 work) and rewritten whole
@@ -19,8 +21,10 @@ each time, so running the export twice gives the same file and an undone rating 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
+from assistant_builder.errors import UserError
 from assistant_builder.workspace import Workspace, atomic_write_jsonl, read_jsonl
 
 FEEDBACK_FILE = "feedback.jsonl"
@@ -74,8 +78,11 @@ def feedback_rows(ratings: list[dict[str, Any]], min_score: int = 4) -> list[dic
 
 
 def preference_pairs(
-    ratings: list[dict[str, Any]], system_prompt: str | None
+    ratings: list[dict[str, Any]],
+    system_prompt: str | None,
+    base_of: Callable[[str], str | None] | None = None,
 ) -> list[dict[str, Any]]:
+    """``base_of``: the base model of a side name (``tuned:<run>``; None when unknown)."""
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str, str]] = set()
     for r in ratings:
@@ -89,6 +96,7 @@ def preference_pairs(
             continue
         prompt = [{"role": "system", "content": system_prompt}] if system_prompt else []
         prompt.append({"role": "user", "content": r["question"]})
+        meta = _pair_meta(r, base_of)
         for chosen, rejected in pairs:
             key = (r["question"], chosen, rejected)
             if chosen == rejected or key in seen:
@@ -99,9 +107,23 @@ def preference_pairs(
                     "prompt": prompt,
                     "chosen": [{"role": "assistant", "content": chosen}],
                     "rejected": [{"role": "assistant", "content": rejected}],
+                    "meta": meta,
                 }
             )
     return out
+
+
+def _pair_meta(r: dict[str, Any], base_of: Callable[[str], str | None] | None) -> dict[str, Any]:
+    """Where a pair came from. A "base" side has no run of its own: the tuned side's run says
+    which base model it was (compare only pits models on one base against each other)."""
+    models = [r["model_a"], r["model_b"]]
+    bases = {b for m in models if base_of and (b := base_of(m))}
+    return {
+        "how": "rating",
+        "rating_id": r["rating_id"],
+        "models": models,
+        "base_model": bases.pop() if len(bases) == 1 else None,
+    }
 
 
 # The writers take the ratings (``RatingStore.ratings()``) rather than open ratings.db: the
@@ -120,12 +142,29 @@ def write_preferences(
 ) -> dict[str, Any]:
     """The ratings' pairs, then ``served``: pairs already made from served thumbs-down
     corrections (``serve.served.served_preference_pairs``, redacted there)."""
-    rated = preference_pairs(ratings, ws.load_settings().system_prompt)
+    rated = preference_pairs(ratings, ws.load_settings().system_prompt, run_base_model(ws))
     pairs = rated + list(served or [])
     path = ws.dataset_dir / PREFERENCES_FILE
     atomic_write_jsonl(path, pairs)
     return {"path": str(path), "pairs": len(pairs), "rated": len(rated),
             "served": len(pairs) - len(rated)}  # fmt: skip
+
+
+def run_base_model(ws: Workspace) -> Callable[[str], str | None]:
+    """The base model of a side name as ratings.db stores it (``tuned:<run>``), read from the
+    run's run.json; None for ``base``, a deleted run or any other name."""
+    from assistant_builder.runs import Run, is_run_id, run_of
+
+    def base_of(side: str) -> str | None:
+        run = run_of(side)
+        if run is None or not is_run_id(run) or not (ws.runs_dir / run / "run.json").is_file():
+            return None
+        try:
+            return Run(ws.runs_dir / run).base_model()
+        except UserError:
+            return None
+
+    return base_of
 
 
 def merge_feedback(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

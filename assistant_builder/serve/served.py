@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant_builder.errors import UserError
+from assistant_builder.runs import side_name
 from assistant_builder.serve.conversations import DB_NAME, ConversationLog, open_log
 from assistant_builder.workspace import Workspace
 
@@ -141,12 +142,15 @@ def served_preference_pairs(ws: Workspace) -> list[dict[str, Any]]:
                 {"role": "assistant", "content": ex["answer"]},
             ]
             redacted, _ = _redact(ws, thread, redactor)
-            pair = {
+            pair: dict[str, Any] = {
                 "prompt": redacted[:-2],
                 "chosen": [redacted[-2]],
                 "rejected": [redacted[-1]],
             }
             key = repr(pair)
+            # The run that answered: preference training refuses pairs of another base model.
+            run = ex.get("run")
+            pair["meta"] = {"how": "served", "models": [side_name(run)] if run else []}
             if key not in seen:
                 seen.add(key)
                 out.append(pair)

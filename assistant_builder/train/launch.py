@@ -159,16 +159,25 @@ def prepare_run(ws: Workspace, recipe: Recipe, from_run: str | None = None) -> t
     trains on what changed since it (train/incremental.py) for the update's epochs."""
     import yaml
 
+    from assistant_builder.train import preferences
+
     ws.require()
     distributed.check_world(recipe)
+    update: dict[str, Any] = {}
+    prefs = None
+    if recipe.method == "dpo":  # its refusals (no --from, no pairs, ...) before any folder
+        from assistant_builder.train.parent import resolve_parent
+
+        parent = resolve_parent(ws, from_run, recipe) if from_run else None
+        prefs = preferences.check_dpo(ws, recipe, parent)
+        update = {"parent": parent}
     train_path = ws.dataset_dir / "train.jsonl"
     if not train_path.is_file() or train_path.stat().st_size == 0:
         raise UserError("no training data (run `assistant-builder dataset` first)")
     for split in ("train", "eval"):  # a bad row fails here, before a run folder exists
         if (ws.dataset_dir / f"{split}.jsonl").is_file():
             read_conversations(ws.dataset_dir / f"{split}.jsonl")
-    update: dict[str, Any] = {}
-    if from_run:
+    if from_run and recipe.method == "sft":
         from assistant_builder.train import incremental
 
         parent, sel, recipe = incremental.plan_update(ws, recipe, from_run)
@@ -185,7 +194,9 @@ def prepare_run(ws: Workspace, recipe: Recipe, from_run: str | None = None) -> t
         src = ws.dataset_dir / f"{split}.jsonl"
         if src.is_file():
             shutil.copyfile(src, run_dir / "data" / f"{split}.jsonl")
-    if update:  # the update's rows; the whole split is kept for the next update's comparison
+    if (
+        "incremental" in update
+    ):  # the update's rows; the whole split is kept for the next update's comparison
         from assistant_builder.train.incremental import DATASET_SNAPSHOT
         from assistant_builder.workspace import atomic_write_jsonl
 
@@ -194,6 +205,8 @@ def prepare_run(ws: Workspace, recipe: Recipe, from_run: str | None = None) -> t
     from assistant_builder.retrieval.raft import add_to_run
 
     retrieval = add_to_run(ws, recipe, run_dir)
+    if prefs is not None:
+        update["preferences"] = preferences.add_to_run(run_dir, prefs)
     header = f"# assistant-builder train --recipe {run_dir / 'recipe.yaml'}\n"
     atomic_write_text(
         run_dir / "recipe.yaml", header + yaml.safe_dump(recipe.model_dump(), sort_keys=False)

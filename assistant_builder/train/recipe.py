@@ -173,6 +173,46 @@ class Recipe(BaseModel):
         description="Epochs of an update (train --from RUN) over its rows; empty: `epochs`.",
     )
 
+    # Preference training (train/dpo.py): DPO on dataset/preferences.jsonl from an SFT run.
+    method: Literal["sft", "dpo"] = Field(
+        "sft",
+        description="sft: learn the dataset's answers; dpo: from an SFT run (--from RUN), "
+        "prefer the chosen over the rejected answer of each pair in dataset/preferences.jsonl "
+        "(blind ratings, served corrections).",
+    )
+    dpo_beta: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        description="How far DPO may move from the parent run: higher stays closer to it.",
+    )
+    dpo_loss: Literal["sigmoid", "ipo", "hinge", "robust", "apo_zero"] = Field(
+        "sigmoid",
+        description="DPO loss as TRL names it: sigmoid (the DPO paper), ipo (less prone to "
+        "overfit few pairs), hinge, robust (noisy ratings), apo_zero.",
+    )
+    dpo_sft_weight: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Weight of an added SFT loss on the chosen answers (RPO): keeps the "
+        "preferred answers likely, not only likelier than the rejected ones; 0: plain DPO.",
+    )
+    dpo_max_prompt_length: int = Field(
+        384,
+        ge=16,
+        le=32768,
+        description="Pairs whose prompt is longer (tokens, chat template applied) are left "
+        "out and reported, never cut.",
+    )
+    dpo_max_completion_length: int = Field(
+        256,
+        ge=8,
+        le=32768,
+        description="Pairs whose chosen or rejected answer is longer (tokens) are left out "
+        "and reported, never cut.",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Recipe:
         if self.time_budget is not None:
@@ -198,6 +238,8 @@ class Recipe(BaseModel):
                 )
         if self.nodes > 1 and not self.main_address:
             raise ValueError("nodes > 1 needs main_address=HOST:PORT of machine 0")
+        if self.method == "dpo" and self.raft_share > 0:
+            raise ValueError("method dpo trains on preference pairs: set raft_share 0")
         return self
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.dataset.conversations import read_conversations
-from assistant_builder.train import distributed
+from assistant_builder.train import distributed, dpo
 from assistant_builder.train.launch import (
     describe_failure,
     last_checkpoint,
@@ -335,6 +335,18 @@ def _parent_adapter(model: Any, run_dir: Path, log: EventLog) -> tuple[Any, bool
     return model, True
 
 
+def training_callbacks(run_dir: Path, recipe: Recipe, log: EventLog) -> list[Any]:
+    """Cancel, progress events and the recipe's stopping rules, for any trainer (dpo.py too).
+    The shared stop decision comes first: the progress callback acts on it."""
+    from assistant_builder.train.stopping import stopping_callback
+
+    return [
+        distributed.stop_callback(run_dir, _STOP),
+        _progress_callback(recipe, log),
+        stopping_callback(recipe, log.emit, _WHY, _STARTED),
+    ]
+
+
 def _try_flash_attention(model: Any) -> bool:
     try:
         model.set_attn_implementation("flash_attention_2")
@@ -415,7 +427,10 @@ def run(run_dir: Path) -> int:
     recipe: Recipe | None = None
     try:
         recipe = load_recipe(str(run_dir / "recipe.yaml"))
-        trainer, mode = build_trainer(run_dir, recipe, log)
+        if recipe.method == "dpo":
+            trainer, mode = dpo.build_dpo_trainer(run_dir, recipe, log)
+        else:
+            trainer, mode = build_trainer(run_dir, recipe, log)
         if distributed.world_size() > 1:
             log.emit("world", **distributed.world(recipe))
         t0 = time.time()
@@ -428,6 +443,8 @@ def run(run_dir: Path) -> int:
         cancelled = _STOP["requested"]
         rows = distributed.rows_per_rank(run_dir)
         adapter = run_dir / "adapter"
+        if recipe.method == "dpo":
+            dpo.drop_reference(trainer)
         if not distributed.save_adapter(trainer, adapter):
             return 0  # not rank 0: rank 0 writes the metrics
         tokens = state.num_input_tokens_seen or 0
@@ -460,13 +477,16 @@ def run(run_dir: Path) -> int:
             "rows_per_rank": rows,
             "stop_reason": _stop_reason(cancelled, state, recipe),
             "long_rows": _LONG,
+            **({"dpo": dpo.summary(trainer)} if recipe.method == "dpo" else {}),
         }
         if metrics["train_loss"] is not None and not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(
                 f"training diverged: loss is {metrics['train_loss']} (lower learning_rate)"
             )
         atomic_write_json(run_dir / "metrics.json", metrics)
-        if not cancelled and state.global_step >= 3 and metrics["tokens_per_second"]:
+        # The speed record plans SFT runs (budget.py); a DPO step's cost differs.
+        sft = recipe.method == "sft"
+        if sft and not cancelled and state.global_step >= 3 and metrics["tokens_per_second"]:
             from assistant_builder.train.budget import record_speed
 
             record_speed(recipe.base_model, mode, metrics["tokens_per_second"], run_dir.name)

@@ -79,9 +79,11 @@ def test_rows_and_dpo_pairs_from_ratings(workspace: Workspace) -> None:
         ("q3?", "The right answer.", "base: q3?"),
         ("q3?", "The right answer.", "tuned: q3?"),
     ]
-    # TRL's conversational preference format: exactly these keys, messages with roles.
+    # TRL's conversational preference format, plus where each pair came from.
     for p in pairs:
-        assert set(p) == {"prompt", "chosen", "rejected"}
+        assert set(p) == {"prompt", "chosen", "rejected", "meta"}
+        assert p["meta"]["models"] in (["base", "tuned:r1"], ["tuned:r1", "base"])
+        assert p["meta"]["base_model"] is None  # no run r1 to say which base it was
         assert p["prompt"] == [
             {"role": "system", "content": "Be helpful."},
             {"role": "user", "content": p["prompt"][-1]["content"]},
@@ -95,11 +97,15 @@ def test_preferences_file_is_read_by_trl(workspace: Workspace, capsys) -> None:
     from assistant_builder.models.loading import load_tokenizer
 
     rate_all(workspace, [("How do I dim it?", "B", None, None, ""), ("Hi?", "tie", 3, 3, "")])
+    (workspace.runs_dir / "r1").mkdir(parents=True)
+    (workspace.runs_dir / "r1" / "run.json").write_text('{"run": "r1", "base_model": "default"}')
     ws = ["--workspace", str(workspace.root), "--json"]
     assert main(["rate", *ws, "--to-preferences", "--to-dataset"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["preferences"]["pairs"] == 1 and out["dataset"]["rows"] == 0
     [row] = list(read_jsonl(Path(out["preferences"]["path"])))
+    # The tuned side's run names the base model both sides answered on.
+    assert row["meta"]["base_model"] == "default"
     assert is_conversational(row)
     text = maybe_apply_chat_template(row, load_tokenizer("default"))
     assert text["prompt"].endswith("<|im_start|>assistant\n")

@@ -136,6 +136,7 @@ def test_served_corrections_become_redacted_preference_pairs(
         "jane.doe@example.com", "<EMAIL>")}]  # fmt: skip
     assert pair["chosen"][0]["content"].endswith("<EMAIL>'s dealer.")
     assert pair["rejected"] == [{"role": "assistant", "content": A1}]
+    assert pair["meta"]["how"] == "served"  # with the run that answered, for its base model
     rc, out = _cli(capsys, workspace, "rate", "--to-preferences")
     assert rc == 0 and (out["preferences"]["served"], out["preferences"]["rated"]) == (1, 0)
     written = list(read_jsonl(workspace.dataset_dir / "preferences.jsonl"))

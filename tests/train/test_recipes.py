@@ -26,7 +26,12 @@ def test_shipped_recipes_exist() -> None:
 def test_every_shipped_recipe_validates_and_names_its_command(name: str) -> None:
     recipe = load_recipe(name)
     assert recipe.name == name
-    assert recipe_header_command(recipe_path(name)) == f"assistant-builder train --recipe {name}"
+    # Preference training continues an SFT run: its command names one.
+    start = " --from RUN" if recipe.method == "dpo" else ""
+    assert (
+        recipe_header_command(recipe_path(name))
+        == f"assistant-builder train --recipe {name}{start}"
+    )
 
 
 def test_cpu_default_is_lora_on_embedded_model() -> None:
