@@ -194,9 +194,8 @@ def prepare_run(ws: Workspace, recipe: Recipe, from_run: str | None = None) -> t
         src = ws.dataset_dir / f"{split}.jsonl"
         if src.is_file():
             shutil.copyfile(src, run_dir / "data" / f"{split}.jsonl")
-    if (
-        "incremental" in update
-    ):  # the update's rows; the whole split is kept for the next update's comparison
+    # An update's rows; the whole split is kept for the next update's comparison.
+    if "incremental" in update:
         from assistant_builder.train.incremental import DATASET_SNAPSHOT
         from assistant_builder.workspace import atomic_write_jsonl
 
