@@ -156,7 +156,8 @@ def run_base_model(ws: Workspace) -> Callable[[str], str | None]:
     from assistant_builder.runs import Run, is_run_id, run_of
 
     def base_of(side: str) -> str | None:
-        run = run_of(side)
+        # "tuned:<run>+retrieval": the same run's adapter, answering with retrieved passages.
+        run = run_of(side.split("+", 1)[0])
         if run is None or not is_run_id(run) or not (ws.runs_dir / run / "run.json").is_file():
             return None
         try:

@@ -93,7 +93,7 @@ def test_pairs_answered_on_another_base_model_are_refused(ws: Workspace) -> None
     (ws.runs_dir / "other-run" / "run.json").write_text('{"base_model": "Qwen/Qwen2.5-0.5B"}')
     rows = [
         pair(1, ["base", "tuned:sft1"], "default"),
-        pair(2, ["base", "tuned:other-run"]),
+        pair(2, ["base", "tuned:other-run+retrieval"]),
         pair(3),  # hand-written: origin unknown, accepted
     ]
     write_jsonl(ws.dataset_dir / "preferences.jsonl", rows)
