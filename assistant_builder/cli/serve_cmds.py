@@ -46,6 +46,17 @@ def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--context", type=int, metavar="TOKENS", help="context window (default: the model's)"
     )
+    sp.add_argument(
+        "--retrieval",
+        action="store_true",
+        help="answer from the passages the workspace's retrieval index (built by `dataset`) "
+        "finds for each question; the response lists them as `sources`",
+    )
+    sp.add_argument(
+        "--sources-footer",
+        action="store_true",
+        help="with --retrieval: end each answer with a 'Sources: file:lines' line",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,6 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("no trained run to serve (run `assistant-builder train` first)")
     if args.max_batch < 1 or args.keep_days < 0 or (args.context is not None and args.context < 16):
         raise UserError("--max-batch must be >= 1, --keep-days >= 0 and --context >= 16")
+    if args.sources_footer and not args.retrieval:
+        raise UserError("--sources-footer goes with --retrieval")
     key, source = resolve_api_key(args.api_key, args.api_key_file)
     if source == "--api-key":
         say(
@@ -78,6 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         backend=args.backend,
         max_batch=args.max_batch,
         context=args.context,
+        retrieval=args.retrieval,
+        sources_footer=args.sources_footer,
         say=say,
     )
     server = build_server(ws, run_id, opts)
@@ -85,6 +100,14 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     say(f"Serving run [bold]{run_id}[/] at {url}/v1 (OpenAI-compatible; Ctrl-C stops)")
     say(f"  web page: {url}/")
     say(f"  API key: {'required (from ' + source + ')' if key else 'none'}")
+    if server.grounding is not None:
+        g = server.grounding
+        say(
+            f"  retrieval: {g.describe()}"
+            + (", with a sources footer" if args.sources_footer else "")
+        )
+        for notice in g.notices:
+            say(f"  [yellow]notice:[/] {notice}")
     say(
         "  conversations: "
         + ("not logged" if args.no_log else f"logged to {ws.root / 'conversations.db'}")
@@ -98,7 +121,11 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     )
     server.run()
     say("stopped")
-    return {"run": run_id, "url": f"{url}/v1"}
+    out: dict[str, Any] = {"run": run_id, "url": f"{url}/v1"}
+    if server.grounding is not None:
+        out["retrieval"] = {"index": str(server.grounding.index.folder),
+                            "notices": server.grounding.notices}  # fmt: skip
+    return out
 
 
 def cmd_conversations(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,17 +10,16 @@ answering. Bodies are capped in size and must arrive within a time limit.
 # (Request) at run time, and they are imported inside create_app.
 
 import asyncio
-import contextlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from assistant_builder.serve.batcher import Job
-from assistant_builder.serve.requests import ChatRequest, RequestError, parse_request
+from assistant_builder.serve.requests import RequestError, parse_request
+from assistant_builder.serve.turn import Events, Turn
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 1_000_000
@@ -38,19 +37,6 @@ class Limits:
         self.max_body = max_body
         self.read_timeout = read_timeout
         self.max_waiting = max_waiting
-
-
-class Events:
-    """Hands a job's events from the worker thread to the request's event loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-    def emit(self, kind: str, payload: Any) -> None:
-        # RuntimeError: the loop is gone (server shut down), so nobody is listening.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, payload))
 
 
 async def read_json(request: Any, limits: Limits) -> Any:
@@ -89,8 +75,12 @@ class Api:
         api_key: str | None,
         log: Any,
         limits: Limits,
+        grounding: Any = None,
+        sources_footer: bool = False,
     ) -> None:
         self.engine = engine
+        self.grounding = grounding  # serve.grounding.Grounding with --retrieval, else None
+        self.sources_footer = sources_footer
         self.model_id = model_id
         self.system_prompt = system_prompt
         self.api_key = api_key
@@ -147,7 +137,11 @@ class Api:
             raise RequestError(
                 429, "too many requests in progress; retry shortly", "rate_limit_error"
             )
-        prepared = await run_in_threadpool(self.engine.prepare, req.messages, req.max_tokens)
+        grounded, messages = None, req.messages
+        if self.grounding is not None:
+            grounded = await run_in_threadpool(self.grounding.ground, messages, req.max_tokens)
+            messages = grounded.messages
+        prepared = await run_in_threadpool(self.engine.prepare, messages, req.max_tokens)
         events = Events()
         job = Job(
             prepared.ids,
@@ -158,7 +152,7 @@ class Api:
             stop=req.stop,
             seed=req.seed,
         )
-        turn = Turn(req, self.model_id, len(prepared.ids), self.log)
+        turn = Turn(req, self.model_id, len(prepared.ids), self.log, grounded, self.sources_footer)
         self.busy["n"] += 1
         self.engine.submit(job)
         if req.stream:
@@ -209,7 +203,12 @@ def _routes(app: Any, api: Api) -> None:
     @app.get("/config")
     async def config() -> dict[str, Any]:
         logging = api.log is not None
-        return {"model": api.model_id, "auth": api.api_key is not None, "logging": logging}
+        return {
+            "model": api.model_id,
+            "auth": api.api_key is not None,
+            "logging": logging,
+            "retrieval": api.grounding is not None,
+        }
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
@@ -241,14 +240,27 @@ def create_app(
     log: Any = None,
     limits: Limits | None = None,
     say: Callable[[str], None] = lambda _: None,
+    grounding: Any = None,
+    sources_footer: bool = False,
 ) -> Any:
     """``engine`` has ``prepare(messages, max_tokens)`` and ``submit(job)`` (the Batcher);
-    ``log`` is a ConversationLog or None (no logging)."""
+    ``log`` is a ConversationLog or None (no logging); ``grounding`` a
+    serve.grounding.Grounding (answer with retrieval) or None."""
     from fastapi import FastAPI
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     _error_handlers(app, say)
-    _routes(app, Api(engine, model_id, system_prompt, api_key, log, limits or Limits()))
+    api = Api(
+        engine,
+        model_id,
+        system_prompt,
+        api_key,
+        log,
+        limits or Limits(),
+        grounding,
+        sources_footer,
+    )
+    _routes(app, api)
     return app
 
 
@@ -267,112 +279,3 @@ async def _counted(stream: AsyncIterator[str], busy: dict[str, int]) -> AsyncIte
             yield item
     finally:
         busy["n"] -= 1
-
-
-class Turn:
-    """One request being answered: its response shapes and its entry in the log."""
-
-    def __init__(self, req: ChatRequest, model_id: str, prompt_tokens: int, log: Any) -> None:
-        self.req = req
-        self.model_id = model_id
-        self.prompt_tokens = prompt_tokens
-        self.log = log
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.created = int(time.time())
-        self.started = time.perf_counter()
-
-    def usage(self, completion: int) -> dict[str, int]:
-        p = self.prompt_tokens
-        return {"prompt_tokens": p, "completion_tokens": completion, "total_tokens": p + completion}
-
-    async def _record(self, info: dict[str, Any]) -> None:
-        if self.log is None:
-            return
-        from starlette.concurrency import run_in_threadpool
-
-        await run_in_threadpool(
-            self.log.record,
-            self.model_id,
-            self.id,
-            self.req.messages,
-            info["text"],
-            info["finish_reason"],
-            (self.prompt_tokens, info["completion_tokens"]),
-            time.perf_counter() - self.started,
-        )
-
-    async def whole(self, events: Events, job: Job, request: Any) -> dict[str, Any]:
-        """Wait for the whole answer; a client that hangs up cancels its generation."""
-        while True:
-            try:
-                kind, payload = await asyncio.wait_for(events.queue.get(), 0.25)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    job.cancel()
-                continue
-            if kind == "error":
-                raise RequestError(500, payload, "server_error")
-            if kind == "done":
-                break
-        await self._record(payload)
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model_id,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": payload["text"]},
-                    "finish_reason": payload["finish_reason"],
-                    "logprobs": None,
-                }
-            ],
-            "usage": self.usage(payload["completion_tokens"]),
-        }
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
-        obj: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model_id,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
-        if self.req.include_usage:
-            obj["usage"] = None  # the spec: null on every chunk but the last
-        return f"data: {json.dumps(obj)}\n\n"
-
-    async def stream(self, events: Events, job: Job) -> AsyncIterator[str]:
-        """Server-sent events as the OpenAI API sends them. Leaving early (the client went
-        away) cancels the generation."""
-        done = False
-        try:
-            yield self._chunk({"role": "assistant", "content": ""})
-            while True:
-                kind, payload = await events.queue.get()
-                if kind == "delta":
-                    yield self._chunk({"content": payload})
-                    continue
-                done = True
-                if kind == "error":
-                    body = RequestError(500, payload, "server_error").body()
-                    yield f"data: {json.dumps(body)}\n\n"
-                    return
-                break
-            yield self._chunk({}, payload["finish_reason"])
-            if self.req.include_usage:
-                obj = {
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model_id,
-                    "choices": [],
-                    "usage": self.usage(payload["completion_tokens"]),
-                }
-                yield f"data: {json.dumps(obj)}\n\n"
-            yield "data: [DONE]\n\n"
-            await self._record(payload)
-        finally:
-            if not done:
-                job.cancel()

@@ -33,6 +33,8 @@ class ServeOptions:
     backend: str = "transformers"
     max_batch: int = 16
     context: int | None = None  # tokens; default: the model's own window
+    retrieval: bool = False  # ground each answer in the workspace's retrieval index
+    sources_footer: bool = False  # with retrieval: "Sources: file:lines" after each answer
     limits: Any = None
     say: Callable[[str], None] = field(default=lambda _: None)
 
@@ -95,6 +97,7 @@ class Server:
     sock: socket.socket
     engine: Any
     log: Any
+    grounding: Any = None  # serve.grounding.Grounding with --retrieval
 
     @property
     def url(self) -> str:
@@ -123,17 +126,30 @@ def build_server(ws: Any, run_id: str, opts: ServeOptions) -> Server:
 
     ws.require()
     sock = bind(opts.host, opts.port)
-    log = None
+    log: Any = None
+    engine: Any = None
+    grounding: Any = None
     try:
+        if opts.retrieval:  # a missing index fails before the model loads
+            from assistant_builder.retrieval.index import INDEX_DIR, open_index
+
+            if not (ws.dataset_dir / INDEX_DIR / "meta.json").is_file():
+                open_index(ws, ws.run_dir(run_id))
         if opts.log:
             from assistant_builder.serve.conversations import open_log
 
             log = open_log(ws.root, opts.keep_days)
         engine = load_engine(ws, run_id, opts)
+        if opts.retrieval:
+            from assistant_builder.serve.grounding import Grounding
+
+            grounding = Grounding.open(ws, ws.run_dir(run_id), engine)
     except BaseException:
         sock.close()
         if log is not None:
             log.close()
+        if engine is not None:
+            engine.stop()
         raise
     app = create_app(
         engine,
@@ -143,6 +159,8 @@ def build_server(ws: Any, run_id: str, opts: ServeOptions) -> Server:
         log=log,
         limits=opts.limits,
         say=opts.say,
+        grounding=grounding,
+        sources_footer=opts.sources_footer,
     )
     config = uvicorn.Config(
         app,
@@ -152,7 +170,7 @@ def build_server(ws: Any, run_id: str, opts: ServeOptions) -> Server:
         # Headers must arrive in one reasonably sized piece; bodies are capped by the app.
         h11_max_incomplete_event_size=64 * 1024,
     )
-    return Server(uvicorn.Server(config), sock, engine, log)
+    return Server(uvicorn.Server(config), sock, engine, log, grounding)
 
 
 @contextmanager
