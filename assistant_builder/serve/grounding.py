@@ -1,8 +1,9 @@
 """``serve --retrieval``: answer with the workspace's retrieval index.
 
 Before a request is queued, its newest user message is replaced by the grounded prompt that
-``retrieval.answer.grounded_prompts`` builds for it (the passages the index finds, fitted into
-the context budget, and the question); the earlier turns stay as the client sent them. The
+``retrieval.answer.grounded_prompts`` builds for it, the way the run uses retrieval (the
+question it learned for the matched entry, or the passages found and the question); the
+earlier turns stay as the client sent them. The
 response carries the passages used as ``sources`` and anything worth knowing (a stale index, a
 question that matched nothing, a cut passage) as ``notices``. The conversation log keeps the
 question as the user typed it, with the sources beside it.

@@ -38,6 +38,8 @@ def _index(ws, sources: list[str] | None = None) -> None:
 def test_sources_whole_and_streamed_through_the_openai_sdk(tiny_run) -> None:
     ws, run_id = tiny_run
     _index(ws)
+    # A run trained with retrieval rows reads the passages in its prompt.
+    (ws.run_dir(run_id) / "recipe.yaml").write_text("name: tiny\nraft_share: 0.5\n")
     with running(ws, run_id, retrieval=True) as srv:
         assert srv.grounding is not None and srv.grounding.notices == []
         c = client(srv.url)
@@ -110,6 +112,14 @@ def test_sources_footer_stale_index_and_missing_index(tiny_run) -> None:
         assert wheres[0] == "faq.md:3-5"
         assert text.endswith("\n\nSources: " + ", ".join(wheres))
         assert any("stale" in n for n in res.model_extra["notices"])
+        # A run trained without retrieval rows is asked the question it learned for the
+        # matched entry: a rewording gets the same answer, with the same sources.
+        again = c.chat.completions.create(
+            model=run_id,
+            messages=[{"role": "user", "content": "how can I reset the password please"}],
+            max_tokens=5,
+        )
+        assert again.choices[0].message.content == text
         pieces = [
             ch.choices[0].delta.content or ""
             for ch in c.chat.completions.create(
