@@ -18,8 +18,9 @@ It reports:
 On a busy machine, ``--full-run WS/runs/ID`` takes a finished default run of the same FAQ from
 another workspace as the full run (its rows must equal this dataset's) instead of training
 one; its own metrics.json gives its figures, and the comparison is then by tokens trained and
-training-loop seconds. The phases are saved in ``WORKSPACE/incremental.json`` as they finish; running the command
-again on the same workspace reuses the full run (``--redo-update`` trains the update again).
+training-loop seconds. The phases are saved in ``WORKSPACE/incremental.json`` as they finish;
+running the command again on the same workspace reuses the full run (``--redo-update`` trains
+the update again).
 Training time on a shared machine is inflated by the other processes: the CPU seconds of the
 train command (all its child processes) and the load average are recorded next to the wall.
 """

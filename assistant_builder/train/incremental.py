@@ -68,10 +68,10 @@ class Selection:
 
 
 def _classify(current: list[dict[str, Any]], parent: list[dict[str, Any]]) -> tuple[list[str], int]:
-    """(what each current row is: unchanged/changed/new, how many parent rows are gone)."""
+    """(what each current row is: unchanged/changed/new, how many parent questions are gone)."""
     pairs = {(_question(r), _answer(r)) for r in parent}
     answer_of = {_question(r): _answer(r) for r in parent}
-    now = {(_question(r), _answer(r)) for r in current}
+    asked = {_question(r) for r in current}
     # An answer whose question (any phrasing) the parent answered otherwise was edited.
     edited_groups = {
         _group(r)
@@ -86,7 +86,8 @@ def _classify(current: list[dict[str, Any]], parent: list[dict[str, Any]]) -> tu
             kinds.append("changed")
         else:
             kinds.append("new")
-    return kinds, len(pairs - now)
+    # Gone: questions the parent answered that the dataset no longer asks (an edit keeps them).
+    return kinds, len({q for q, _ in pairs} - asked)
 
 
 def _replay(rows: list[dict[str, Any]], idx: list[int], share: float, seed: int) -> list[int]:
@@ -149,7 +150,7 @@ def select(
         "trained": len(sel.rows),
     }
     if not kinds.count("changed") and not kinds.count("new"):
-        gone = f" ({removed} of its rows are gone from the dataset)" if removed else ""
+        gone = f" ({removed} of its questions are gone from the dataset)" if removed else ""
         raise UserError(
             f"nothing changed since run {parent_id}: the training split has the questions and "
             f"answers it trained on{gone}; edit the sources, run `assistant-builder ingest` "
@@ -165,7 +166,7 @@ def describe(counts: dict[str, int], parent: str) -> str:
         f"{counts['replayed']} replayed of {counts['unchanged']} unchanged rows"
     )
     if counts.get("removed"):
-        line += f"; {counts['removed']} of its rows are no longer in the dataset (not unlearned)"
+        line += f"; {counts['removed']} of its questions are gone from the dataset (not unlearned)"
     return line
 
 

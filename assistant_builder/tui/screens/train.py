@@ -58,8 +58,7 @@ class TrainScreen(StageScreen):
                 )
                 yield Static(id="recipe-desc", classes="hint")
                 # An update (train --from): continue from a finished run's adapter.
-                yield Select([], id="from-run", prompt="continue from: none (new adapter)",
-                             compact=True)  # fmt: skip
+                yield Select([], id="from-run", prompt="continue from: none", compact=True)
                 for name in FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(name)
