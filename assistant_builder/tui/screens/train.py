@@ -189,8 +189,10 @@ class TrainScreen(StageScreen):
         if recipe is None:
             self.notify("Fix the recipe fields first.", title="Cannot start", severity="error")
             return
-        from_run = self.query_one("#from-run", Select).value
-        self._begin(recipe=recipe, resume_run=None, from_run=str(from_run) if from_run else None)
+        chosen = self.query_one("#from-run", Select).value  # Select.BLANK: a new adapter
+        self._begin(
+            recipe=recipe, resume_run=None, from_run=chosen if isinstance(chosen, str) else None
+        )
 
     @on(Button.Pressed, "#resume")
     def action_resume(self) -> None:
