@@ -281,7 +281,7 @@ def report(state: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--faq", required=True, type=Path, help="the FAQ file (Markdown)")
     ap.add_argument("--workspace", required=True, type=Path, help="workspace folder (reused)")
@@ -293,7 +293,7 @@ def main() -> None:
         help="a finished default run of the same FAQ (runs/<id> of another workspace) to use as "
         "the full run instead of training one (a busy machine); its metrics give the figures",
     )
-    opts = ap.parse_args()
+    opts = ap.parse_args(argv)
     ws = opts.workspace.resolve()
     ws.mkdir(parents=True, exist_ok=True)
     path = ws / "incremental.json"

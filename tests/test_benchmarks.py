@@ -41,6 +41,7 @@ def _load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         ("retrieval", "--passages"),
         ("retrieval_match", "--bar"),
         ("llama_backend", "--repeats"),
+        ("incremental", "--full-run"),
         ("quality", "--systems"),
     ],
 )
@@ -268,3 +269,24 @@ def test_gpu_mfu_parts(monkeypatch: pytest.MonkeyPatch) -> None:
             and (BENCH.parent / "recipes" / f"{recipe}.yaml").is_file()
         )
     assert shapes["qwen2.5-3b"]["num_hidden_layers"] == 36
+
+
+def test_incremental_edits_three_faq_answers_and_compares_by_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mod = _load("incremental", monkeypatch)
+    faq = (
+        "# FAQ\n\n"
+        + "".join(f"## {q}\n\nOld answer.\n\n" for q in mod.EDITS)
+        + "## Keep?\n\nYes.\n"
+    )
+    edited = mod.edit_faq(faq)
+    assert "Old answer" not in edited and edited.endswith("## Keep?\n\nYes.\n")
+    assert all(a in edited for a in mod.EDITS.values())
+    with pytest.raises(SystemExit, match="no section"):
+        mod.edit_faq("## Something else?\n\nNo.\n")
+    full = {"tokens": 100_000, "train_seconds": 500.0, "wall_seconds": 600.0}
+    shares = mod._shares(full, {"tokens": 10_000, "train_seconds": 60.0})
+    assert shares["tokens_share"] == 0.1 and shares["train_seconds_share"] == 0.12
+    assert "wall_share" not in shares  # the update was not timed as a command here
+    assert 0.1 < shares["quiet_share"] < 0.25  # the fixed overhead weighs on the short run
