@@ -18,7 +18,7 @@ from assistant_builder.compare.answers import open_engine, resolve_sides, stream
 from assistant_builder.compare.questions import Question
 from assistant_builder.errors import UserError
 from assistant_builder.models.engine import GenSettings
-from assistant_builder.runs import side_name
+from assistant_builder.runs import BASE, side_name
 
 if TYPE_CHECKING:
     from assistant_builder.compare.ratings import BlindPair, RatingStore
@@ -40,6 +40,12 @@ PAIRINGS = (
     ("base+retrieval", "tuned+retrieval"),
 )
 RETRIEVAL = "+retrieval"
+
+
+def system_model_name(run_id: str, system: str) -> str:
+    """The model name ratings.db records for ``system`` answering with run ``run_id``."""
+    side = run_id if system.startswith("tuned") else BASE
+    return side_name(side) + (RETRIEVAL if system.endswith(RETRIEVAL) else "")
 
 
 class PairAnswerer:

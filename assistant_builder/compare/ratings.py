@@ -205,6 +205,17 @@ class RatingStore:
             ).fetchall()
         return [self._blind(row) for row in rows]
 
+    def pair_models(self, pair_id: int) -> tuple[str, str]:
+        """(model_a, model_b) of a stored pair: for a screen that keeps pairs of different
+        pairings apart. Never shown to a rater before the rating."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT model_a, model_b FROM comparisons WHERE id = ?", (pair_id,)
+            ).fetchone()
+        if row is None:
+            raise UserError(f"no comparison with id {pair_id}")
+        return row["model_a"], row["model_b"]
+
     def pairs_by_content(self) -> set[tuple[str, str, str]]:
         """(question, answer, answer) of every stored pair, both ways round: what a caller
         checks before adding a pair, so that re-running compare with cached answers does not

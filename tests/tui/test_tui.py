@@ -321,7 +321,9 @@ async def test_export_runs_real_pipeline_with_fake_exporter(tmp_path, monkeypatc
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         await pilot.pause()
-        await pilot.press("e")
+        await pilot.press("e")  # the release check cannot judge the fake run: refused
+        await settle(app, pilot)
+        await pilot.press("f")  # export anyway (tests/tui/test_tui_release.py: the check)
         await settle(app, pilot)
         manifest = ws.exports_dir / RUN_ID / "adapter" / "manifest.json"
         assert json.loads(manifest.read_text())["verified"] is True
@@ -363,3 +365,29 @@ async def test_every_screen_opens_at_size(tmp_path, monkeypatch, size) -> None:
             await pilot.pause()
         assert app.is_running
         assert [n.message for n in app._notifications] == []
+
+
+@sync
+async def test_compare_pits_tuned_against_tuned_with_retrieval(tmp_path, monkeypatch) -> None:
+    import assistant_builder.compare.pair as pair_mod
+
+    ws = make_demo_ws(tmp_path, monkeypatch)
+    add_fake_run(ws)
+    monkeypatch.setattr(pair_mod, "draw_swapped", lambda: False)  # the first system is A
+    app = make_app(ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("enter")  # base vs tuned
+        await settle(app, pilot)
+        await pilot.press("s")  # next pairing: tuned vs tuned+retrieval
+        await settle(app, pilot)
+        assert app.screen.pairing == 1
+        await pilot.press("enter")  # the same question, answered again for the new pairing
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+    with RatingStore(ws.ratings_db) as store:
+        (row,) = store.ratings()
+    assert (row["model_a"], row["model_b"]) == (f"tuned:{RUN_ID}", f"tuned:{RUN_ID}+retrieval")
+    assert row["winner"] == f"tuned:{RUN_ID}+retrieval"

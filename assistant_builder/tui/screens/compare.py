@@ -45,6 +45,7 @@ class CompareScreen(StageScreen):
         Binding("u", "undo", "Undo"),
         Binding("o", "ask", "Ask"),
         Binding("r", "review", "Review"),
+        Binding("s", "systems", "Systems", show=False),
         Binding("g", "answer", "Answer", show=False),
     ]
 
@@ -54,6 +55,7 @@ class CompareScreen(StageScreen):
         self.run_id: str | None = None
         self.store: Any = None
         self.answerer: Any = None  # compare.pair.PairAnswerer of the current run
+        self.pairing = 0  # which compare.pair.PAIRINGS the blind pairs pit (s cycles)
         self.busy = False
 
     def compose_body(self) -> ComposeResult:
@@ -116,10 +118,20 @@ class CompareScreen(StageScreen):
         self._highlighted()
 
     def _attach_pairs(self, run_id: str) -> None:
+        from assistant_builder.compare.pair import PAIRINGS, RETRIEVAL, system_model_name
+
         tuned = tuned_name(run_id)
+        names = {system_model_name(run_id, s) for s in PAIRINGS[self.pairing]}
+
+        def ours(row: dict[str, Any]) -> bool:
+            models = {row["model_a"], row["model_b"]}
+            if self.pairing == 0:  # base vs tuned, and the CLI's pairs against other runs
+                return tuned in models and not any(m.endswith(RETRIEVAL) for m in models)
+            return models == names
+
         by_q = {i.question: i for i in self.items}
         for row in self.store.ratings():
-            if tuned in (row["model_a"], row["model_b"]) and row["rater"] == self.abapp.rater:
+            if ours(row) and row["rater"] == self.abapp.rater:
                 item = by_q.get(row["question"])
                 if item is None:
                     item = Item(row["question"], row["reference"], row["source"], own=True)
@@ -131,7 +143,9 @@ class CompareScreen(StageScreen):
         for pair in self.store.pending(self.abapp.rater):
             item = by_q.get(pair.question)
             if item is not None and item.pair_id is None:
-                item.pair_id = pair.id
+                a, b = self.store.pair_models(pair.id)
+                if ours({"model_a": a, "model_b": b}):
+                    item.pair_id = pair.id
 
     def _fill_list(self) -> None:
         ol = self.query_one("#questions", OptionList)
@@ -258,6 +272,7 @@ class CompareScreen(StageScreen):
         try:
             if self.answerer is None:
                 self.answerer = self.abapp.answerer_factory(self.ws, run_id)
+            self._set_systems()
             question = Question(item.question, item.reference or None, item.source)
             pair = self.answerer.answer_pair(self.store, question, piece)
             item.pair_id = pair.id
@@ -342,6 +357,28 @@ class CompareScreen(StageScreen):
         self._fill_list()
         self._summary()
         self._highlighted()
+
+    def _set_systems(self) -> None:
+        from assistant_builder.compare.pair import PAIRINGS
+
+        if self.answerer is not None and hasattr(self.answerer, "set_systems"):
+            self.answerer.set_systems(PAIRINGS[self.pairing])
+
+    def action_systems(self) -> None:
+        """Pit the next two systems against each other (base vs tuned, tuned vs
+        tuned+retrieval, ...): every question can be asked again for the new pairing."""
+        from assistant_builder.compare.pair import PAIRINGS
+
+        if self.busy:
+            self.notify("Wait for both answers first.", severity="warning")
+            return
+        self.pairing = (self.pairing + 1) % len(PAIRINGS)
+        self._set_systems()
+        for item in self.items:
+            item.pair_id, item.revealed = None, None
+        self.reload()
+        first, second = PAIRINGS[self.pairing]
+        self.notify(f"Blind pairs now: {first} vs {second} (s: next pairing)")
 
     def action_review(self) -> None:
         """The rated pairs, to promote into training rows or golden questions."""

@@ -21,7 +21,7 @@ than the model it started from, and ship it. Five stages, left to right:
 | 1 | Sources | add files or folders; see what was extracted (file, lines) and what was skipped |
 | 2 | Dataset | review rows; edit, approve (a), reject (x); rebuild (r; g: model writes questions) |
 | 3 | Train | pick a recipe, adjust it, start (s); watch loss and speed; cancel (c), resume (u) |
-| 4 | Compare | rate two blind answers: a / b better, t tie, x both bad; r: review, promote |
+| 4 | Compare | rate two blind answers: a / b better, t tie, x both bad; r: review; s: systems |
 | 5 | Export | release check, then export (e; f: anyway); each artifact verified, with commands |
 
 ## Everywhere
