@@ -324,7 +324,8 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
 def _parent_adapter(model: Any, run_dir: Path, log: EventLog) -> tuple[Any, bool]:
     """(the model, whether it carries the parent's adapter, trainable): run.json's "parent"
     (train/parent.py checked its base model and adapter shape before the run started)."""
-    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    path = run_dir / "run.json"
+    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     parent = info.get("parent")
     if not parent:
         return model, False
