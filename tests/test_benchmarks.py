@@ -236,7 +236,9 @@ def test_step_breakdown_times_every_frozen_matmul(
     assert mm[("bwd", res["vocab"], 576)]["calls"] == steps
     parts = res["buckets"]
     assert parts["attention (per-row SDPA, forward + backward)"] > 0
-    assert parts["frozen matmuls (oneDNN)"] > parts["LoRA products + fused-layer overhead"] > 0
+    # Which part is larger depends on the machine (AVX-512 or not): only that both were timed.
+    assert parts["frozen matmuls (oneDNN)"] > 0
+    assert parts["LoRA products + fused-layer overhead"] > 0
 
 
 def test_gpu_mfu_parts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -285,7 +285,13 @@ def test_cli_serve_warns_about_api_key_flag_and_hides_the_key(tiny_run) -> None:
                 break
     finally:
         proc.send_signal(signal.SIGINT)
-        rest = proc.communicate(timeout=30)[1]
+        try:
+            # Stopping is not what this test is about; in a loaded full run the interpreter's
+            # exit after Ctrl-C has taken over 30 s, so wait longer, then kill and read.
+            rest = proc.communicate(timeout=120)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest = proc.communicate()[1]
     text = "".join(lines) + rest
     assert "process list" in text and "web page: http://127.0.0.1:" in text
     assert "TOPSECRET-123" not in text

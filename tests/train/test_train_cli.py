@@ -22,7 +22,9 @@ def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
     workspace: Any, tiny_model: str, run_cli
 ) -> None:
     write_jsonl(workspace.dataset_dir / "train.jsonl", conversations(12))
-    sets = [f"base_model={tiny_model}", "max_steps=30", "batch_size=4", "lora_r=4"]
+    # Enough steps that Ctrl-C lands before the end even when the tiny model trains fast (30
+    # steps finished between the first progress line and the signal in a warm full run).
+    sets = [f"base_model={tiny_model}", "max_steps=200", "batch_size=4", "lora_r=4"]
     sets += ["lora_alpha=8", "max_seq_length=128", "threads=1", "eval_each_epoch=false"]
     args = [x for s in sets for x in ("--set", s)]
     proc = subprocess.Popen(
@@ -42,7 +44,7 @@ def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
     assert proc.returncode == 0, err[-2000:]
     summary = json.loads(out)  # exactly one JSON object on stdout
     run = summary["run"]
-    assert summary["status"] == "cancelled" and summary["steps"] < 30
+    assert summary["status"] == "cancelled" and summary["steps"] < 200
     assert summary["resume_command"] == f"assistant-builder train --resume {run}"
     assert f"Resume with: assistant-builder train --resume {run}" in " ".join(err.split())
     assert (workspace.runs_dir / run / "checkpoints" / summary["checkpoint"]).is_dir()
@@ -54,5 +56,5 @@ def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
     done = run_cli(workspace.root, "train", "--resume", run, "--json", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     final = json.loads(done.stdout)
-    assert (final["run"], final["status"], final["steps"]) == (run, "completed", 30)
+    assert (final["run"], final["status"], final["steps"]) == (run, "completed", 200)
     assert Path(final["adapter"], "adapter_model.safetensors").is_file()
