@@ -275,6 +275,9 @@ def test_cli_serve_warns_about_api_key_flag_and_hides_the_key(tiny_run) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        # Ctrl-C as a terminal delivers it: the default handler, whatever the test process
+        # inherited (a child started with SIGINT ignored keeps ignoring it, by POSIX rule).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     try:

@@ -32,6 +32,9 @@ def test_ctrl_c_cancels_with_a_checkpoint_and_resume_finishes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: the default handler, whatever the test process
+        # inherited (a child started with SIGINT ignored keeps ignoring it, by POSIX rule).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
