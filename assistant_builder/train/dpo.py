@@ -64,40 +64,20 @@ def dpo_config(recipe: Recipe, mode: str, cuda: bool, *, output_dir: str, optim:
     from trl import DPOConfig
 
     losses = [recipe.dpo_loss] + (["sft"] if recipe.dpo_sft_weight > 0 else [])
+    from assistant_builder.train.worker import recipe_training_args
+
     return DPOConfig(
         output_dir=output_dir,
+        **recipe_training_args(recipe, mode, cuda),
         beta=recipe.dpo_beta,
         loss_type=losses,
         loss_weights=[1.0, recipe.dpo_sft_weight] if len(losses) > 1 else None,
         # Pairs were checked to fit (fit_pairs): nothing is cut.
         max_length=recipe.dpo_max_prompt_length + recipe.dpo_max_completion_length,
         precompute_ref_log_probs=True,
-        learning_rate=recipe.learning_rate,
-        lr_scheduler_type=recipe.lr_scheduler,
-        warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio
-        num_train_epochs=recipe.epochs,
-        max_steps=recipe.max_steps,
-        per_device_train_batch_size=recipe.batch_size,
-        gradient_accumulation_steps=recipe.grad_accum,
-        weight_decay=recipe.weight_decay,
-        max_grad_norm=recipe.max_grad_norm,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        # As for SFT: TRL's GPU defaults (bf16 autocast, checkpointing) make CPU steps crawl.
-        bf16=mode == "qlora" or cuda,
-        fp16=False,
-        gradient_checkpointing=recipe.gradient_checkpointing,
         optim=optim,
-        logging_steps=recipe.logging_steps,
-        save_steps=recipe.save_steps,
-        save_total_limit=2,
         eval_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=cuda,
         include_num_input_tokens_seen="non_padding",
-        use_cpu=not cuda,
     )
 
 

@@ -179,40 +179,18 @@ def sft_config(
     early = bool(recipe.early_stopping_patience and has_eval)
     return SFTConfig(
         output_dir=output_dir,
-        learning_rate=recipe.learning_rate,
-        lr_scheduler_type=recipe.lr_scheduler,
-        warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio
-        num_train_epochs=recipe.epochs,
-        max_steps=recipe.max_steps,
-        per_device_train_batch_size=recipe.batch_size,
+        **recipe_training_args(recipe, mode, cuda),
         per_device_eval_batch_size=recipe.batch_size,
-        gradient_accumulation_steps=recipe.grad_accum,
         # Rows were checked to fit beforehand; padding-free batching needs max_length unset.
         max_length=None if padding_free else recipe.max_seq_length,
         padding_free=padding_free,
-        weight_decay=recipe.weight_decay,
-        max_grad_norm=recipe.max_grad_norm,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        # TRL's defaults (bf16 autocast, gradient checkpointing) are for GPUs; on CPU they made
-        # a step ~20x slower. Set both explicitly from the recipe and the hardware.
-        bf16=mode == "qlora" or cuda,
-        fp16=False,
-        gradient_checkpointing=recipe.gradient_checkpointing,
         optim=optim or recipe.optimizer,
-        logging_steps=recipe.logging_steps,
-        save_steps=recipe.save_steps,
-        save_total_limit=2,
         eval_strategy="epoch" if has_eval else "no",
         save_strategy="epoch" if early else "steps",
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
         # Eval needs the loss only; without this TRL runs a second forward for the logits.
         prediction_loss_only=True,
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=cuda,
         completion_only_loss=True,
         # Batches of similar length waste little compute where rows are padded; padding-free
         # rows do not need it, but it is the data order the quality runs were measured with.
@@ -220,8 +198,37 @@ def sft_config(
         # Padding-free rows have no padding to leave out, and the pad token is often the
         # end-of-turn token, which "non_padding" would not count.
         include_num_input_tokens_seen="all" if padding_free else "non_padding",
-        use_cpu=not cuda,
     )
+
+
+def recipe_training_args(recipe: Recipe, mode: str, cuda: bool) -> dict[str, Any]:
+    """The training arguments every trainer of a recipe shares (SFT here, DPO in dpo.py)."""
+    return {
+        "learning_rate": recipe.learning_rate,
+        "lr_scheduler_type": recipe.lr_scheduler,
+        "warmup_steps": recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio
+        "num_train_epochs": recipe.epochs,
+        "max_steps": recipe.max_steps,
+        "per_device_train_batch_size": recipe.batch_size,
+        "gradient_accumulation_steps": recipe.grad_accum,
+        "weight_decay": recipe.weight_decay,
+        "max_grad_norm": recipe.max_grad_norm,
+        "seed": recipe.seed,
+        "data_seed": recipe.seed,
+        # TRL's defaults (bf16 autocast, gradient checkpointing) are for GPUs; on CPU they made
+        # a step ~20x slower. Set both explicitly from the recipe and the hardware.
+        "bf16": mode == "qlora" or cuda,
+        "fp16": False,
+        "gradient_checkpointing": recipe.gradient_checkpointing,
+        "logging_steps": recipe.logging_steps,
+        "save_steps": recipe.save_steps,
+        "save_total_limit": 2,
+        "report_to": [],
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": cuda,
+        "use_cpu": not cuda,
+    }
 
 
 def _cpu_speedups(trainer: Any, recipe: Recipe, mode: str, log: EventLog) -> None:
