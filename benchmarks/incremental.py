@@ -165,7 +165,8 @@ def update_phase(ws: Path, state: dict[str, Any], redo: bool) -> None:
     missing = [q for q in EDITS if q not in trained]
     if missing:  # the split is by answer: an edited answer can land in the eval split
         sys.exit(f"edited questions not in the training split: {missing}; pick others")
-    state["update"] = _train(ws, "--from", state["full"]["run"])
+    sets = [x for kv in state.get("update_overrides", []) for x in ("--set", kv)]
+    state["update"] = _train(ws, "--from", state["full"]["run"], *sets)
     _save(ws, state)
 
 
@@ -276,6 +277,7 @@ def report(state: dict[str, Any]) -> str:
             f"unchanged verbatim questions ({r['unchanged_questions']}), ROUGE-L vs the FAQ: "
             f"full {r['unchanged_rouge_l']['full']:.3f} -> "
             f"update {r['unchanged_rouge_l']['update']:.3f}",
+            f"update overrides: {state.get('update_overrides') or 'none'}; "
             f"meets targets: {r['meets_targets']}",
         ]
     )
@@ -287,6 +289,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workspace", required=True, type=Path, help="workspace folder (reused)")
     ap.add_argument("--redo-update", action="store_true", help="train the update again")
     ap.add_argument("--full-only", action="store_true", help="stop after the full run")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe override for the update only (e.g. --set learning_rate=5e-4); with "
+        "--redo-update it replaces the last update's",
+    )
     ap.add_argument(
         "--full-run",
         type=Path,
@@ -303,6 +313,11 @@ def main(argv: list[str] | None = None) -> None:
     if opts.full_only:
         print(json.dumps(state, indent=2))
         return
+    if opts.redo_update and "result" in state:  # keep what the last update scored
+        last = {"overrides": state.get("update_overrides", []), "run": state["update"]["run"]}
+        state.setdefault("history", []).append({**last, **state.pop("result")})
+    if opts.redo_update or "update" not in state:
+        state["update_overrides"] = opts.set
     update_phase(ws, state, opts.redo_update)
     score_phase(ws, state)
     print(report(state))

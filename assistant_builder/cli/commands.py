@@ -236,7 +236,12 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         recipe = load_recipe(str(ws.run_dir(args.resume) / "recipe.yaml"))
         say(f"Resuming run [bold]{args.resume}[/] (recipe {recipe.name})")
     else:
-        budget = [f"time_budget={args.time_budget}"] if args.time_budget else []
+        # A budget asked for here is held to: too short for one epoch refuses (budget.py).
+        budget = (
+            [f"time_budget={args.time_budget}", "time_budget_strict=true"]
+            if args.time_budget
+            else []
+        )
         recipe = load_recipe(args.recipe or ws.load_settings().recipe, [*args.set, *world, *budget])
         say(f"Training with recipe [bold]{recipe.name}[/] on {recipe.base_model}")
     estimate = None

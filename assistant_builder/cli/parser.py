@@ -181,7 +181,8 @@ def add_train(sub: Subparsers) -> None:
     sp.add_argument(
         "--time-budget",
         metavar="DURATION",
-        help="e.g. 15m or 1h: fit the epochs to this machine's measured speed, stop at the budget",
+        help="e.g. 15m or 1h: fit the epochs to this machine's measured speed, stop at the "
+        "budget (the cpu-lora recipe's own: 15m, at least one epoch); none: no budget",
     )
 
 

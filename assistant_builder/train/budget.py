@@ -6,10 +6,15 @@ speed is this machine's own, measured by the last completed run of the same base
 mode (``speed.json`` in the user cache, written by the training child); before any run, the
 default model's speed measured on a quiet 2-core CPU (benchmarks/README.md) scaled by cores.
 
-With a budget (``time_budget: 15m`` in a recipe, ``train --time-budget 15m``) the plan takes
-as many whole epochs as fit, at most the recipe's; the child also stops at the budget if the
-machine turns out slower than measured (a busy machine). A budget too short for one epoch is
-a user error that names the shortest useful budget.
+With a budget (``time_budget: 15m`` in a recipe, ``train --time-budget 15m``) the estimate
+says how many whole epochs fit, at most the recipe's. The speed behind it is a guess until the
+run has started (another machine's figure, or this one's at another load), so the child starts
+with the recipe's epochs and plans from its own first steps (``replan``): the whole epochs that
+fit, with the learning-rate schedule ending where the run will end, rather than a cut in the
+middle of a decay. It also
+stops at the budget as a last resort. A budget the user asked for (``--time-budget``) that is
+too short for one epoch is a user error that names the shortest useful budget; a recipe's own
+budget (``time_budget_strict: false``) trains one whole epoch anyway and says so.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ class Estimate:
     budget_seconds: float | None = None
     shortest_useful_seconds: float | None = None
     long_rows: dict[str, Any] = field(default_factory=dict)
+    notice: str | None = None  # one epoch is more than a lenient budget: it trains anyway
 
     def line(self) -> str:
         """'~22 min for 262k tokens on this machine; with a 15 min budget: 3 epochs'."""
@@ -128,7 +134,8 @@ class Estimate:
         if self.budget_seconds is None:
             return head
         unit = "epoch" if self.epochs == 1 else "epochs"
-        return f"{head}; with a {minutes(self.budget_seconds)[1:]} budget: {self.epochs:g} {unit}"
+        line = f"{head}; with a {minutes(self.budget_seconds)[1:]} budget: {self.epochs:g} {unit}"
+        return f"{line} ({self.notice})" if self.notice else line
 
     def _seconds(self, epochs: float) -> float:
         return OVERHEAD_SECONDS + epochs * self.tokens_per_epoch / self.tokens_per_second
@@ -143,8 +150,10 @@ def plan(
     recipe_epochs: float,
     speed: tuple[float, str],
     budget_seconds: float | None,
+    strict: bool = True,
 ) -> Estimate:
-    """The estimate, and with a budget the whole epochs that fit (at most the recipe's)."""
+    """The estimate, and with a budget the whole epochs that fit (at most the recipe's); a
+    budget too short for one epoch refuses when ``strict``, else plans one epoch."""
     tps, source = speed
     est = Estimate(rows, tokens_per_epoch, tps, source, recipe_epochs, 0.0, recipe_epochs)
     est.seconds = est._seconds(recipe_epochs)
@@ -154,6 +163,14 @@ def plan(
     one = est._seconds(1)
     est.shortest_useful_seconds = math.ceil(one / 60) * 60
     fit = math.floor((budget_seconds - OVERHEAD_SECONDS) * tps / max(tokens_per_epoch, 1))
+    if fit < 1 and not strict:
+        est.epochs = float(min(recipe_epochs, 1))
+        est.seconds = est._seconds(est.epochs)
+        est.notice = (
+            f"one pass over the {rows} rows takes {minutes(one)}: training one epoch anyway; "
+            "--time-budget none trains all the recipe's epochs"
+        )
+        return est
     if fit < 1:
         raise UserError(
             f"a {minutes(budget_seconds)[1:]} budget is too short for one epoch: one pass over "
@@ -165,3 +182,32 @@ def plan(
     est.epochs = float(min(recipe_epochs, fit))
     est.seconds = est._seconds(est.epochs)
     return est
+
+
+# The run's own speed is trusted once it has seen this share of an epoch's tokens (and a few
+# steps past the first, which pays for warm-up): early enough to matter, late enough to hold.
+REPLAN_SHARE = 0.05
+REPLAN_MIN_STEPS = 3
+SAVE_SECONDS = 15.0  # saving the adapter and the final checkpoint after the last step
+
+
+def replan(
+    budget_seconds: float,
+    elapsed: float,
+    tokens_seen: int,
+    tokens_per_second: float,
+    tokens_per_epoch: int,
+    planned_epochs: float,
+    strict: bool,
+) -> int | None:
+    """Whole epochs that fit the budget at the speed measured in this run, when that is fewer
+    than planned; None when the plan holds (or, strict, not even one epoch fits: the stop at
+    the budget ends the run). ``elapsed`` counts from the child's start, like the budget."""
+    if tokens_per_second <= 0 or tokens_per_epoch <= 0:
+        return None
+    left = budget_seconds - elapsed - SAVE_SECONDS
+    fit = math.floor((tokens_seen + left * tokens_per_second) / tokens_per_epoch)
+    if fit < 1 and strict:
+        return None
+    fit = max(fit, 1)
+    return fit if fit < planned_epochs else None

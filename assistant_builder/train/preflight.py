@@ -44,8 +44,8 @@ def estimate_run(
     tokenizer: Any = None,
     conversations: list[dict[str, Any]] | None = None,
 ) -> tuple[Estimate, Recipe]:
-    """(the estimate, the recipe to run: with a budget, its epochs are the plan's), for the
-    training split or the given ``conversations`` (an update's rows)."""
+    """(the estimate, the recipe to run), for the training split or the given
+    ``conversations`` (an update's rows); a strict budget too short for one epoch refuses."""
     from assistant_builder.models.loading import load_tokenizer
 
     if conversations is None:
@@ -63,14 +63,16 @@ def estimate_run(
         epochs = recipe.max_steps * recipe.batch_size * recipe.grad_accum / max(kept, 1)
     mode, _ = resolve_mode(recipe, _cuda())
     budget = parse_duration(recipe.time_budget) if recipe.time_budget is not None else None
-    est = plan(tokens, kept, epochs, known_speed(recipe.base_model, mode), budget)
+    speed = known_speed(recipe.base_model, mode)
+    est = plan(tokens, kept, epochs, speed, budget, strict=recipe.time_budget_strict)
     if decisions:
         est.long_rows = {
             **long_rows.summary(decisions, limit),
             "message": long_rows.describe(decisions, limit, recipe.max_seq_length),
         }
-    if budget is not None and est.epochs < epochs:
-        recipe = recipe.model_copy(update={"epochs": est.epochs, "max_steps": -1})
+    # The run keeps the recipe's epochs: the speed behind this plan is a guess (another load,
+    # another machine), so the child plans again from its own first steps and ends after the
+    # epochs that fit then, shortening the schedule to match (stopping.py).
     return est, recipe
 
 

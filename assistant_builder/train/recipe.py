@@ -10,11 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from assistant_builder.errors import UserError
 
 DEFAULT_RECIPE = "cpu-lora"
+NO_BUDGET = frozenset({"", "none", "off", "no", "null"})
 _COMMON_OPTIMIZERS = frozenset(
     {
         "adamw_torch",
@@ -68,8 +76,15 @@ class Recipe(BaseModel):
     )
     time_budget: str | float | None = Field(
         None,
-        description="Wall-clock budget for the run, e.g. 15m or 1h: plans the whole epochs that "
-        "fit at this machine's measured tokens/s (at most `epochs`) and stops at the budget.",
+        description="Wall-clock budget for the run, e.g. 15m or 1h (none: no budget): plans the "
+        "whole epochs that fit at this machine's measured tokens/s (at most `epochs`), plans "
+        "again from the speed measured in the run's first steps, and stops at the budget.",
+    )
+    time_budget_strict: bool = Field(
+        True,
+        description="When one epoch does not fit the budget: refuse to start (true), or train "
+        "one whole epoch anyway with a notice (false: a recipe's own default budget, so that a "
+        "large FAQ still trains instead of failing).",
     )
     stop_loss: float | None = Field(
         None,
@@ -213,6 +228,14 @@ class Recipe(BaseModel):
         "and reported, never cut.",
     )
 
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _no_budget(cls, value: Any) -> Any:
+        # `--time-budget none` / `--set time_budget=off` switch a recipe's own budget off.
+        if isinstance(value, str) and value.strip().lower() in NO_BUDGET:
+            return None
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Recipe:
         if self.time_budget is not None:
@@ -298,6 +321,9 @@ def recipe_from_fields(
     if errors:
         return None, errors
     values = {k: parse_value(v.strip()) if v.strip() else None for k, v in fields.items()}
+    budget = values.get("time_budget")
+    if budget is not None and str(budget) != str(base.time_budget):
+        values["time_budget_strict"] = True  # a budget the user typed: refuse one too short
     try:
         return Recipe(**{**base.model_dump(), **values}), []
     except ValidationError as e:

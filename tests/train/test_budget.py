@@ -62,6 +62,72 @@ def test_a_budget_too_short_for_one_epoch_proposes_the_shortest_useful_one() -> 
     assert "too short for one epoch" in msg and "--time-budget 5m" in msg  # 40 s + 260 s
 
 
+def test_a_recipes_own_budget_trains_one_epoch_when_one_does_not_fit() -> None:
+    est = budget.plan(52_000, 300, 5, (200.0, "measured by run r1"), 120, strict=False)
+    assert est.epochs == 1
+    assert "training one epoch anyway" in est.line() and "--time-budget none" in est.line()
+
+
+def test_none_switches_a_recipes_budget_off() -> None:
+    assert Recipe(time_budget="none").time_budget is None
+    assert Recipe(time_budget="off").time_budget is None
+    assert Recipe(time_budget="15m").time_budget == "15m"
+
+
+def test_a_budget_typed_in_the_form_is_held_to() -> None:
+    from assistant_builder.train.recipe import recipe_from_fields
+
+    base = Recipe(time_budget="15m", time_budget_strict=False)
+    kept, _ = recipe_from_fields(base, {"time_budget": "15m"})
+    typed, _ = recipe_from_fields(base, {"time_budget": "3m"})
+    assert kept is not None and not kept.time_budget_strict
+    assert typed is not None and typed.time_budget_strict
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "tps", "strict", "expected"),
+    [
+        (100, 200.0, True, 3),  # (8,000 seen + 785 s x 200) / 52,000 = 3.2: 3 of 5
+        (100, 1000.0, True, None),  # 15 epochs fit: the plan of 5 holds
+        (880, 200.0, True, None),  # not one epoch left: the stop at the budget ends it
+        (880, 200.0, False, 1),  # a lenient budget still finishes its first epoch
+    ],
+)
+def test_replan_from_the_runs_own_speed(
+    elapsed: float, tps: float, strict: bool, expected: int | None
+) -> None:
+    got = budget.replan(900, elapsed, 8_000, tps, 52_000, 5, strict)
+    assert got == expected
+
+
+def test_a_shortened_schedule_ends_where_the_run_ends() -> None:
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    from assistant_builder.train.stopping import shorten_schedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=5, num_training_steps=100)
+    assert shorten_schedule(sched, 40)
+    lam = sched.lr_lambdas[0]
+    assert lam(40) == pytest.approx(0.0, abs=1e-9) and lam(20) > 0.4  # was 0.85 at 20 of 100
+    const = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    assert not shorten_schedule(const, 40)  # a schedule that does not say where it ends
+
+
+def test_the_child_replans_from_its_own_speed(workspace: Any, tiny_model: str) -> None:
+    from support.train_data import events
+
+    write_jsonl(workspace.dataset_dir / "train.jsonl", conversations(24))
+    r = recipe(tiny_model, epochs=100, time_budget="20s", time_budget_strict=False)
+    m = train(workspace, r.model_copy(update={"eval_each_epoch": False}))
+    replanned = [e for e in events(workspace.run_dir(m["run"])) if e["event"] == "replanned"]
+    assert replanned and replanned[0]["epochs"] < 100 and replanned[0]["schedule_shortened"]
+    assert m["stop_reason"].startswith("time budget:"), m["stop_reason"]
+    if "epochs fit" in m["stop_reason"]:  # ended where the new plan said: whole epochs
+        assert m["steps"] == replanned[0]["max_steps"] and m["steps"] % 6 == 0
+
+
 def test_speed_comes_from_the_last_measured_run(speed_file: Path) -> None:
     tps, why = budget.known_speed("default", "lora")
     assert "not measured here yet" in why and tps > 0
