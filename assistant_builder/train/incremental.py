@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant_builder.errors import UserError
+from assistant_builder.train.guard import ROLE_KEY, guard_rows
 
 if TYPE_CHECKING:
     from assistant_builder.train.recipe import Recipe
@@ -57,6 +58,7 @@ class Selection:
     rows: list[dict[str, Any]] = field(default_factory=list)
     report: list[dict[str, Any]] = field(default_factory=list)  # one per trained row
     counts: dict[str, int] = field(default_factory=dict)
+    guard: list[dict[str, Any]] = field(default_factory=list)  # unchanged answers to keep
 
     def to_json(self, parent: str, replay_share: float) -> dict[str, Any]:
         return {
@@ -132,7 +134,8 @@ def select(
         what = "replayed" if i in replayed else kind
         if what == "unchanged":
             continue
-        sel.rows.append(row)
+        # The role rides in meta (not trained on): the child's repair keeps the edits.
+        sel.rows.append({**row, "meta": {**(row.get("meta") or {}), ROLE_KEY: what}})
         sel.report.append(
             {
                 "row": i + 1,
@@ -149,6 +152,7 @@ def select(
         "removed": removed,
         "trained": len(sel.rows),
     }
+    sel.guard = guard_rows(current, unchanged)
     if not kinds.count("changed") and not kinds.count("new"):
         gone = f" ({removed} of its questions are gone from the dataset)" if removed else ""
         raise UserError(

@@ -201,6 +201,10 @@ def prepare_run(ws: Workspace, recipe: Recipe, from_run: str | None = None) -> t
 
         (run_dir / "data" / "train.jsonl").rename(run_dir / "data" / DATASET_SNAPSHOT)
         atomic_write_jsonl(run_dir / "data" / "train.jsonl", sel.rows)
+        if recipe.update_guard and sel.guard:
+            from assistant_builder.train.guard import GUARD_FILE
+
+            atomic_write_jsonl(run_dir / "data" / GUARD_FILE, sel.guard)
     from assistant_builder.retrieval.raft import add_to_run
 
     retrieval = add_to_run(ws, recipe, run_dir)

@@ -181,6 +181,12 @@ class Recipe(BaseModel):
         description="In an update (train --from RUN), the share of the unchanged training rows "
         "trained again with the changed and new ones, so the update does not forget them.",
     )
+    update_guard: bool = Field(
+        True,
+        description="After an update (train --from RUN), check that every unchanged answer "
+        "the parent gave back word for word still comes back, and train the ones that do not "
+        "again with the changed rows (train/guard.py).",
+    )
     update_epochs: float | None = Field(
         2.0,
         gt=0,

@@ -24,6 +24,7 @@ from typing import Any
 
 from assistant_builder.dataset.conversations import read_conversations
 from assistant_builder.train import distributed, dpo
+from assistant_builder.train.guard import read_guard, repair, reproduces
 from assistant_builder.train.launch import (
     describe_failure,
     last_checkpoint,
@@ -426,6 +427,22 @@ def _stop_reason(cancelled: bool, state: Any, recipe: Recipe) -> str:
     return f"completed: {state.epoch or 0:g} epochs, {state.global_step} steps"
 
 
+def _train_guarded(
+    trainer: Any, run_dir: Path, recipe: Recipe, ckpt: Path | None, log: EventLog
+) -> tuple[Any, Any, dict[str, Any] | None]:
+    """(train's result, the run's trainer state, the guard's report): an update checks the
+    answers its parent knew before and after, and trains the broken ones again (guard.py)."""
+    rows = read_guard(run_dir) if recipe.method == "sft" and ckpt is None else []
+    before = reproduces(trainer.model, trainer.processing_class, rows) if rows else []
+    result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    state = trainer.state  # a repair below trains with a state of its own
+    if not rows or _STOP["requested"] or "stop_reason" in _WHY:
+        return result, state, None
+    guarded = repair(trainer, run_dir, rows, before, log.emit)
+    log.emit("guard", **guarded)
+    return result, state, guarded
+
+
 def run(run_dir: Path) -> int:
     """Train the run in ``run_dir``; 0 when it completed or was cancelled, 1 on failure (the
     reason is the last ``error`` event)."""
@@ -445,9 +462,8 @@ def run(run_dir: Path) -> int:
         ckpt = last_checkpoint(run_dir) if resume else None
         if ckpt is not None:
             log.emit("resume", checkpoint=ckpt.name)
-        result = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        result, state, guarded = _train_guarded(trainer, run_dir, recipe, ckpt, log)
         seconds = time.time() - t0
-        state = trainer.state
         cancelled = _STOP["requested"]
         rows = distributed.rows_per_rank(run_dir)
         adapter = run_dir / "adapter"
@@ -455,7 +471,7 @@ def run(run_dir: Path) -> int:
             dpo.drop_reference(trainer)
         if not distributed.save_adapter(trainer, adapter):
             return 0  # not rank 0: rank 0 writes the metrics
-        tokens = state.num_input_tokens_seen or 0
+        tokens = (state.num_input_tokens_seen or 0) + (guarded or {}).get("repair_tokens", 0)
         losses = [h["loss"] for h in state.log_history if "loss" in h]
         evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
         metrics = {
@@ -486,6 +502,7 @@ def run(run_dir: Path) -> int:
             "stop_reason": _stop_reason(cancelled, state, recipe),
             "long_rows": _LONG,
             **({"dpo": dpo.summary(trainer)} if recipe.method == "dpo" else {}),
+            **({"guard": guarded} if guarded is not None else {}),
         }
         if metrics["train_loss"] is not None and not math.isfinite(metrics["train_loss"]):
             raise FloatingPointError(

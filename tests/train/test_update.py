@@ -65,6 +65,14 @@ def test_update_continues_from_the_parent_adapter(workspace: Any, tiny_model: st
     assert len((data / "train.jsonl").read_text().splitlines()) == 5
     assert len((data / DATASET_SNAPSHOT).read_text().splitlines()) == 12
     assert m["status"] == "completed" and m["steps"] == 2  # 5 rows / batch 4 x 1 epoch
+    # The guard checked one row per unchanged answer, before and after the update.
+    unchanged_answers = {r["messages"][-1]["content"] for i, r in enumerate(edited) if i != 2}
+    guard = m["guard"]
+    assert (
+        guard["checked"]
+        == len(unchanged_answers)
+        == len((data / "guard.jsonl").read_text().splitlines())
+    )
     assert any(e["event"] == "parent" for e in events(run_dir))
 
     before, after = _weights(parent_dir), _weights(run_dir)
