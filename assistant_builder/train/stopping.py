@@ -40,10 +40,12 @@ def shorten_schedule(scheduler: Any, steps: int) -> bool:
     done = False
     for i, fn in enumerate(lambdas):
         if isinstance(fn, functools.partial) and "num_training_steps" in fn.keywords:
+            total = fn.keywords["num_training_steps"]
             keywords = {**fn.keywords, "num_training_steps": steps}
             warmup = keywords.get("num_warmup_steps")
-            if isinstance(warmup, int) and warmup >= steps:
-                keywords["num_warmup_steps"] = max(0, steps // 20)
+            if isinstance(warmup, int) and isinstance(total, int) and total > 0:
+                # The warm-up keeps its share of the run (warmup_ratio), not its step count.
+                keywords["num_warmup_steps"] = min(warmup, round(warmup * steps / total))
             lambdas[i] = functools.partial(fn.func, *fn.args, **keywords)
             done = True
     return done

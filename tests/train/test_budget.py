@@ -111,6 +111,7 @@ def test_a_shortened_schedule_ends_where_the_run_ends() -> None:
     assert shorten_schedule(sched, 40)
     lam = sched.lr_lambdas[0]
     assert lam(40) == pytest.approx(0.0, abs=1e-9) and lam(20) > 0.4  # was 0.85 at 20 of 100
+    assert lam(2) == pytest.approx(1.0)  # the warm-up keeps its 5%: 2 of 40 steps, not 5
     const = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     assert not shorten_schedule(const, 40)  # a schedule that does not say where it ends
 
