@@ -16,25 +16,27 @@ def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
 
     ws = Workspace(args.workspace).require()
     conversation, turn = args.conversation, args.turn
-    question, provenance = args.question, None
-    answer = args.answer
+    provenance = None
     if conversation is not None:
         if args.pair is not None or args.question is not None:
             raise UserError("promote one of --pair, --conversation or --question")
-        from assistant_builder.serve.served import served_reply
+        from assistant_builder.serve.review import promote_served
 
-        question, answer, provenance = served_reply(ws, conversation, turn, args.answer)
+        result = promote_served(
+            ws, conversation, turn, args.answer, to=args.to, reviewer=args.reviewer
+        )
+        provenance = result.pop("provenance")
     elif turn is not None:
         raise UserError("--turn goes with --conversation ID")
-    result = promote(
-        ws,
-        pair_id=args.pair,
-        question=question,
-        answer=answer,
-        to=args.to,
-        reviewer=args.reviewer,
-        provenance=provenance,
-    )
+    else:
+        result = promote(
+            ws,
+            pair_id=args.pair,
+            question=args.question,
+            answer=args.answer,
+            to=args.to,
+            reviewer=args.reviewer,
+        )
     what = "training row" if args.to == "dataset" else "golden question"
     again = " (replaced the earlier one)" if result["replaced"] else ""
     say(f"Promoted {result['row']['question']!r} to a {what}{again}: {result['path']}")

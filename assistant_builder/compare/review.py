@@ -32,7 +32,8 @@ class RatedPair:
 
 
 def promoted_to(ws: Workspace) -> dict[str, tuple[str, ...]]:
-    """Each promoted row's ``source`` (``promoted:pair:3``...) → the targets it went to."""
+    """Each promoted row's ``source`` (``promoted:pair:3``...) → the targets it went to; a
+    served turn's also under ``<source>:turn:<n>`` (a conversation has several)."""
     found: dict[str, list[str]] = {}
     for target, path in (
         ("dataset", ws.dataset_dir / PROMOTED_FILE),
@@ -42,8 +43,15 @@ def promoted_to(ws: Workspace) -> dict[str, tuple[str, ...]]:
             continue
         for row in read_jsonl(path):
             source = row.get("source")
-            if isinstance(source, str) and target not in found.setdefault(source, []):
-                found[source].append(target)
+            if not isinstance(source, str):
+                continue
+            keys = [source]
+            turn = (row.get("promoted") or {}).get("turn")
+            if turn is not None:
+                keys.append(f"{source}:turn:{turn}")
+            for key in keys:
+                if target not in found.setdefault(key, []):
+                    found[key].append(target)
     return {k: tuple(v) for k, v in found.items()}
 
 

@@ -1,6 +1,7 @@
 """The web page in a real headless Chromium (the OS's chromium + chromium-driver, driven by
 selenium; nothing downloads a browser): ask, see the streamed answer, give a thumbs-down with a
-correction, and find it in ``assistant-builder conversations --json``."""
+correction, and find it in ``assistant-builder conversations --json``; with ``--retrieval``, the
+sources of the answer (file and lines) appear under it."""
 
 from __future__ import annotations
 
@@ -108,3 +109,54 @@ def test_page_streams_an_answer_and_records_a_correction(tiny_run, browser) -> N
             "created": exchange["feedback"][0]["created"],
         }
     ]
+
+
+FAQ = """# Account FAQ
+
+## How do I reset my password?
+
+Use the reset link on the sign-in page; the e-mail arrives within minutes.
+
+## Do you ship abroad?
+
+We ship to 40 countries from our two warehouses.
+"""
+
+
+def test_page_shows_the_sources_with_retrieval(tiny_run, browser, tmp_path) -> None:
+    """A workspace with one ingested FAQ file and its retrieval index, as `ingest` and
+    `dataset` build them; the page lists the passage the answer was given as file:lines."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from assistant_builder.retrieval.index import build_workspace_index
+    from assistant_builder.sources.ingest import ingest_paths, load_items
+
+    ws, run_id = tiny_run
+    faq = tmp_path / "faq.md"
+    faq.write_text(FAQ, encoding="utf-8")
+    report = ingest_paths(ws, [faq])
+    assert not report.skipped, report.skipped
+    index = build_workspace_index(ws, load_items(ws))
+    reset = next(p for p in index.passages if p.title == "How do I reset my password?")
+    # Where the FAQ entry is in the file: its heading to its answer.
+    lines = FAQ.splitlines()
+    first = lines.index("## How do I reset my password?") + 1
+    last = next(i for i, line in enumerate(lines, 1) if line.startswith("Use the reset link"))
+    assert (reset.line_start, reset.line_end) == (first, last)
+    expected = f"{reset.source}:{first}-{last}"
+    assert reset.source is not None and reset.source.endswith("faq.md")
+    wait = WebDriverWait(browser, 60)
+    with running(ws, run_id, retrieval=True) as srv:
+        browser.get(f"{srv.url}/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        browser.find_element(By.ID, "input").send_keys("How can I reset my password?")
+        browser.find_element(By.ID, "send").click()
+        reply = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".assistant.done"))
+        assert reply.find_element(By.CSS_SELECTOR, ".text").text
+        shown = [e.text for e in reply.find_elements(By.CSS_SELECTOR, ".sources .source")]
+        assert shown and shown[0] == expected, shown
+        assert reply.find_element(By.CSS_SELECTOR, ".sources").text.startswith("Sources: ")
+        # The page's list is the server's: the log keeps the same passages with the answer.
+        logged = srv.log.conversations()[0]["exchanges"][0]["sources"]
+    assert [f"{s['file']}:{s['lines']}" for s in logged if s.get("file")] == shown
