@@ -46,7 +46,7 @@ def _text(app, selector: str) -> str:  # type: ignore[no-untyped-def]
 
 def _first_turn_shown(app, table: DataTable) -> None:  # type: ignore[no-untyped-def]
     """The first turn, redacted on screen too: the address never leaves the log."""
-    assert table.get_row_at(0)[3] == "My lamp flickers, I am <EMAIL>, what now?"
+    assert table.get_row_at(0)[4] == "My lamp flickers, I am <EMAIL>, what now?"
     thread = _text(app, "#served-thread")
     assert "jane.doe" not in thread and "answered by run-1" in thread
     assert "thumbs down: Tighten the bulb first, <EMAIL>." in thread
@@ -87,7 +87,7 @@ async def test_review_lists_served_turns_and_promotes_them(tmp_path, monkeypatch
         assert row["promoted"]["turn"] == 1 and row["promoted"]["run"] == "run-1"
         assert row["promoted"]["answer"] == "correction"
         assert row["promoted"]["reviewer"] == "tester"
-        assert table.get_row_at(0)[4] == "dataset" and table.get_row_at(1)[4] == ""
+        assert table.get_row_at(0)[3] == "dataset" and table.get_row_at(1)[3] == ""
         await pilot.press("down")  # the thumbs-up reply becomes a golden question
         await settle(app, pilot)
         assert answer.text == A2 and "▶ 2. Q: And the warranty?" in _text(app, "#served-thread")
@@ -111,7 +111,7 @@ async def test_review_lists_served_turns_and_promotes_them(tmp_path, monkeypatch
         rows = list(read_jsonl(ws.dataset_dir / "promoted.jsonl"))
         assert rows[-1]["answer"] == "You are welcome!" and rows[-1]["promoted"]["turn"] == 3
         assert rows[-1]["promoted"]["answer"] == "written by the reviewer"
-        assert [table.get_row_at(i)[4] for i in range(3)] == ["dataset", "golden", "dataset"]
+        assert [table.get_row_at(i)[3] for i in range(3)] == ["dataset", "golden", "dataset"]
 
 
 @sync

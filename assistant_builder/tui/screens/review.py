@@ -104,7 +104,8 @@ class ReviewScreen(StageScreen):
         table.add_columns("verdict", "question", "note", "promoted to")
         served = self.query_one("#served-items", DataTable)
         served.border_title = "Served turns (newest conversation first)"
-        served.add_columns("conversation", "turn", "feedback", "question", "promoted to")
+        # The question last: a long one runs past the table's edge, not the promotion state.
+        served.add_columns("conversation", "turn", "feedback", "promoted to", "question")
         self.query_one("#served-thread-box").border_title = "Conversation"
         self.query_one("#review-editor").border_title = "Promote"
         self.refresh_status()
@@ -152,8 +153,8 @@ class ReviewScreen(StageScreen):
         for t in served_turns(self.ws):
             key = f"served:{t.conversation}:{t.turn}"
             self.served[key] = t
-            table.add_row(t.conversation[:8], f"{t.turn}/{t.turns}", t.verdict, t.question,
-                          ", ".join(t.promoted), key=key)  # fmt: skip
+            table.add_row(t.conversation[:8], f"{t.turn}/{t.turns}", t.verdict,
+                          ", ".join(t.promoted), t.question, key=key)  # fmt: skip
         if self.served:
             table.move_cursor(row=min(keep, len(self.served) - 1))
         else:
