@@ -35,13 +35,13 @@ class ServedTurn:
 
     @property
     def verdict(self) -> str:
-        """The newest feedback in words: what the table shows."""
+        """The newest feedback (thumbs up or down, with a correction or not), for a table."""
         if not self.feedback:
             return ""
         rating, correction = self.feedback[-1]
         if rating == "up":
-            return "thumbs up"
-        return "thumbs down + correction" if correction else "thumbs down"
+            return "up"
+        return "down, corrected" if correction else "down"
 
 
 def _where(source: dict[str, Any]) -> str:

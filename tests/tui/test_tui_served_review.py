@@ -72,8 +72,8 @@ async def test_review_lists_served_turns_and_promotes_them(tmp_path, monkeypatch
         table = app.screen.query_one("#served-items", DataTable)
         assert table.has_focus and table.row_count == 3
         assert [table.get_row_at(i)[1:3] for i in range(3)] == [
-            ["1/3", "thumbs down + correction"],
-            ["2/3", "thumbs up"],
+            ["1/3", "down, corrected"],
+            ["2/3", "up"],
             ["3/3", ""],
         ]
         _first_turn_shown(app, table)
@@ -112,6 +112,10 @@ async def test_review_lists_served_turns_and_promotes_them(tmp_path, monkeypatch
         assert rows[-1]["answer"] == "You are welcome!" and rows[-1]["promoted"]["turn"] == 3
         assert rows[-1]["promoted"]["answer"] == "written by the reviewer"
         assert [table.get_row_at(i)[3] for i in range(3)] == ["dataset", "golden", "dataset"]
+        await pilot.press("ctrl+l")  # no rated pairs: the other list offers a free question
+        await settle(app, pilot)
+        assert app.screen.query_one(TabbedContent).active == "pairs"
+        assert app.screen.query_one("#review-question", Input).has_focus
 
 
 @sync

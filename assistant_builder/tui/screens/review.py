@@ -177,6 +177,8 @@ class ReviewScreen(StageScreen):
     def action_switch_list(self) -> None:
         tabs = self.query_one(TabbedContent)
         served = tabs.active != "served"
+        # No focus left in the pane being hidden: TabbedContent would show that pane again.
+        self.set_focus(None)
         tabs.active = "served" if served else "pairs"
         if self.served if served else self.pairs:
             table = self.query_one("#served-items" if served else "#review-items", DataTable)
