@@ -14,7 +14,8 @@ fit, with the learning-rate schedule ending where the run will end, rather than 
 middle of a decay. It also
 stops at the budget as a last resort. A budget the user asked for (``--time-budget``) that is
 too short for one epoch is a user error that names the shortest useful budget; a recipe's own
-budget (``time_budget_strict: false``) trains one whole epoch anyway and says so.
+budget (``time_budget_strict: false``) trains at least ``time_budget_min_epochs`` whole epochs
+anyway and says so: a run cut to fewer does not learn the answers (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -151,9 +152,11 @@ def plan(
     speed: tuple[float, str],
     budget_seconds: float | None,
     strict: bool = True,
+    floor: int = 1,
 ) -> Estimate:
     """The estimate, and with a budget the whole epochs that fit (at most the recipe's); a
-    budget too short for one epoch refuses when ``strict``, else plans one epoch."""
+    budget too short for one epoch refuses when ``strict``; a lenient one plans at least
+    ``floor`` epochs."""
     tps, source = speed
     est = Estimate(rows, tokens_per_epoch, tps, source, recipe_epochs, 0.0, recipe_epochs)
     est.seconds = est._seconds(recipe_epochs)
@@ -163,12 +166,15 @@ def plan(
     one = est._seconds(1)
     est.shortest_useful_seconds = math.ceil(one / 60) * 60
     fit = math.floor((budget_seconds - OVERHEAD_SECONDS) * tps / max(tokens_per_epoch, 1))
-    if fit < 1 and not strict:
-        est.epochs = float(min(recipe_epochs, 1))
+    least = min(recipe_epochs, floor)
+    if fit < least and not strict:
+        est.epochs = float(least)
         est.seconds = est._seconds(est.epochs)
+        unit = "epoch" if least == 1 else "epochs"
         est.notice = (
-            f"one pass over the {rows} rows takes {minutes(one)}: training one epoch anyway; "
-            "--time-budget none trains all the recipe's epochs"
+            f"one pass over the {rows} rows takes {minutes(one)}: training {least:g} {unit} "
+            "anyway, the fewest that learn the answers; --time-budget none trains all the "
+            "recipe's epochs"
         )
         return est
     if fit < 1:
@@ -199,6 +205,7 @@ def replan(
     tokens_per_epoch: int,
     planned_epochs: float,
     strict: bool,
+    floor: int = 1,
 ) -> int | None:
     """Whole epochs that fit the budget at the speed measured in this run, when that is fewer
     than planned; None when the plan holds (or, strict, not even one epoch fits: the stop at
@@ -209,5 +216,5 @@ def replan(
     fit = math.floor((tokens_seen + left * tokens_per_second) / tokens_per_epoch)
     if fit < 1 and strict:
         return None
-    fit = max(fit, 1)
+    fit = max(fit, 1 if strict else floor)
     return fit if fit < planned_epochs else None

@@ -64,7 +64,8 @@ def estimate_run(
     mode, _ = resolve_mode(recipe, _cuda())
     budget = parse_duration(recipe.time_budget) if recipe.time_budget is not None else None
     speed = known_speed(recipe.base_model, mode)
-    est = plan(tokens, kept, epochs, speed, budget, strict=recipe.time_budget_strict)
+    strict, floor = recipe.time_budget_strict, recipe.time_budget_min_epochs
+    est = plan(tokens, kept, epochs, speed, budget, strict=strict, floor=floor)
     if decisions:
         est.long_rows = {
             **long_rows.summary(decisions, limit),

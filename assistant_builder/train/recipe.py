@@ -86,6 +86,13 @@ class Recipe(BaseModel):
         "one whole epoch anyway with a notice (false: a recipe's own default budget, so that a "
         "large FAQ still trains instead of failing).",
     )
+    time_budget_min_epochs: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="With a lenient budget (time_budget_strict: false), the fewest epochs a "
+        "run trains however long they take (at most `epochs`): fewer do not learn the answers.",
+    )
     stop_loss: float | None = Field(
         None,
         gt=0,

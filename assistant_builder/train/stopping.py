@@ -6,8 +6,8 @@ Two guards, both inside the training child and both recorded as the run's ``stop
   the run has measured its own speed (a few steps, ``budget.REPLAN_SHARE`` of an epoch), it
   plans again: when fewer whole epochs fit, the run ends after them and the learning-rate
   schedule is shortened to end there too. The budget itself is the last resort: the run stops
-  when it is spent (with the adapter saved), except inside the first epoch of a lenient budget
-  (``time_budget_strict: false``), which promises one whole epoch;
+  when it is spent (with the adapter saved), except before ``time_budget_min_epochs`` whole
+  epochs of a lenient budget (``time_budget_strict: false``), which promises them;
 - the answer loss: the loss is on answer tokens only, so an epoch whose mean loss is below
   ``stop_loss`` means the training answers are reproduced nearly word for word; more epochs
   only cost time (and drift towards overfitting), so the run ends there.
@@ -55,8 +55,8 @@ class Replanner:
     """The in-run plan: once the run's own speed is known, the whole epochs that fit the budget
     (budget.replan), the step the run ends at, and the schedule shortened to end there."""
 
-    def __init__(self, budget: float, strict: bool, t0: float, emit: Any) -> None:
-        self.budget, self.strict, self.t0, self.emit = budget, strict, t0, emit
+    def __init__(self, budget: float, strict: bool, floor: int, t0: float, emit: Any) -> None:
+        self.budget, self.strict, self.floor, self.t0, self.emit = budget, strict, floor, t0, emit
         self.epoch_tokens = 0
         self.mark: tuple[float, int, int] | None = None  # time, tokens, step after step 1
         self.done = False
@@ -80,8 +80,9 @@ class Replanner:
         tps = (seen - seen1) / max(now - t1, 1e-6)
         planned = float(args.num_train_epochs)
         fit = plan.replan(
-            self.budget, now - self.t0, seen, tps, self.epoch_tokens, planned, self.strict
-        )
+            self.budget, now - self.t0, seen, tps, self.epoch_tokens, planned, self.strict,
+            self.floor,
+        )  # fmt: skip
         if fit is None:
             return
         per_epoch = max(1, math.ceil(state.max_steps / planned))
@@ -108,7 +109,8 @@ def stopping_callback(
 
     budget = parse_duration(recipe.time_budget) if recipe.time_budget is not None else None
     strict = recipe.time_budget_strict
-    replanner = Replanner(budget, strict, t0, emit) if budget is not None else None
+    floor = 1 if strict else recipe.time_budget_min_epochs
+    replanner = Replanner(budget, strict, floor, t0, emit) if budget is not None else None
 
     class Stopping(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -136,8 +138,8 @@ def stopping_callback(
                 self._stop(control, replanner.why)
                 return
             spent = time.time() - t0
-            first_epoch = (state.epoch or 0) < 1 - 1e-6
-            if spent >= budget and (strict or not first_epoch):
+            promised = (state.epoch or 0) < min(floor, args.num_train_epochs) - 1e-6
+            if spent >= budget and (strict or not promised):
                 self._stop(
                     control,
                     f"time budget: {spent / 60:.1f} of {budget / 60:.1f} min spent at step "

@@ -65,7 +65,10 @@ def test_a_budget_too_short_for_one_epoch_proposes_the_shortest_useful_one() -> 
 def test_a_recipes_own_budget_trains_one_epoch_when_one_does_not_fit() -> None:
     est = budget.plan(52_000, 300, 5, (200.0, "measured by run r1"), 120, strict=False)
     assert est.epochs == 1
-    assert "training one epoch anyway" in est.line() and "--time-budget none" in est.line()
+    assert "training 1 epoch anyway" in est.line() and "--time-budget none" in est.line()
+    floor = budget.plan(52_000, 300, 5, (200.0, "measured by run r1"), 120, False, floor=3)
+    assert floor.epochs == 3 and "training 3 epochs anyway" in floor.line()
+    assert budget.plan(52_000, 300, 2, (200.0, "x"), 120, False, floor=3).epochs == 2
 
 
 def test_none_switches_a_recipes_budget_off() -> None:
@@ -91,12 +94,15 @@ def test_a_budget_typed_in_the_form_is_held_to() -> None:
         (100, 1000.0, True, None),  # 15 epochs fit: the plan of 5 holds
         (880, 200.0, True, None),  # not one epoch left: the stop at the budget ends it
         (880, 200.0, False, 1),  # a lenient budget still finishes its first epoch
+        (100, 200.0, (False, 4), 4),  # ... and the fewest epochs it promises
+        (100, 200.0, (False, 2), 3),
     ],
 )
 def test_replan_from_the_runs_own_speed(
-    elapsed: float, tps: float, strict: bool, expected: int | None
+    elapsed: float, tps: float, strict: bool | tuple[bool, int], expected: int | None
 ) -> None:
-    got = budget.replan(900, elapsed, 8_000, tps, 52_000, 5, strict)
+    strict, floor = strict if isinstance(strict, tuple) else (strict, 1)
+    got = budget.replan(900, elapsed, 8_000, tps, 52_000, 5, strict, floor)
     assert got == expected
 
 
