@@ -454,7 +454,7 @@ def _build_dataset(
     from assistant_builder.retrieval.index import build_workspace_index
 
     # The index holds the same material as the dataset, so it gets the same redaction.
-    report.passages = len(build_workspace_index(ws, items, redactor).passages)
+    report.passages = len(build_workspace_index(ws, items, redactor, conversations).passages)
     atomic_write_json(d / "report.json", report.to_json())
     on_event(Progress("dataset", f"{report.train} train, {report.eval} eval"))
     return report

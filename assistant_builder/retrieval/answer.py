@@ -104,20 +104,39 @@ class GroundedPrompt:
         return [{**h.passage.source_json(), "score": round(h.score, 3)} for h in self.hits]
 
 
-def matched_prompt(index: Index, question: str, settings: RetrievalSettings) -> GroundedPrompt:
-    """The question the run learned for the best entry, when that entry is close enough."""
+@dataclass
+class Match:
+    """The entry a question is matched to (``hit`` None: none is close enough) and why."""
+
+    hit: Hit | None
+    coverage: float
+    notices: list[str] = field(default_factory=list)
+
+
+def match_entry(index: Index, question: str, min_coverage: float) -> Match:
+    """The best BM25 entry for ``question`` when it holds at least ``min_coverage`` of the
+    question's weight (Index.coverage), else no entry."""
     result = index.search(question, 1)
     if not result.hits:
-        return GroundedPrompt(question, question, [], list(result.notices))
+        return Match(None, 0.0, list(result.notices))
     hit = result.hits[0]
-    p = hit.passage
-    cover = index.coverage(question, p)
-    if cover < settings.min_coverage:
+    cover = index.coverage(question, hit.passage)
+    if cover < min_coverage:
         why = (
-            f"no entry is close enough (the best, {p.where()}, holds {cover:.2f} of the "
-            f"question's weight, under {settings.min_coverage}): asked as typed"
+            f"no entry is close enough (the best, {hit.passage.where()}, holds {cover:.2f} of "
+            f"the question's weight, under {min_coverage}): asked as typed"
         )
-        return GroundedPrompt(question, question, [], [why])
+        return Match(None, cover, [why])
+    return Match(hit, cover)
+
+
+def matched_prompt(index: Index, question: str, settings: RetrievalSettings) -> GroundedPrompt:
+    """The question the run learned for the best entry, when that entry is close enough."""
+    m = match_entry(index, question, settings.min_coverage)
+    if m.hit is None:
+        return GroundedPrompt(question, question, [], m.notices)
+    hit = m.hit
+    p = hit.passage
     learned = settings.trained_questions.get(p.group)
     if learned is None and p.kind == "pair" and p.title:
         learned = p.title  # an entry the run did not train on (held out): its own question

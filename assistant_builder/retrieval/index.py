@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.errors import UserError
+from assistant_builder.retrieval.terms import (
+    WORD,
+    IndexOptions,
+    mine_acronyms,
+    search_text,
+    synonym_stems,
+    typed_abbreviations,
+)
 from assistant_builder.workspace import (
     Workspace,
     atomic_write_json,
@@ -43,6 +51,10 @@ class Passage:
     line_end: int | None = None
     page: int | None = None
     url: str | None = None
+    # Other phrasings of the title: the source's own (QnA exports list several per answer) and
+    # the dataset's (its paraphrases). Searched and counted by coverage; never shown.
+    variants: list[str] = field(default_factory=list)
+    phrasings: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -62,7 +74,8 @@ class Passage:
         return where
 
     def source_json(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k not in ("body", "group") and v is not None}
+        skip = ("body", "group", "variants", "phrasings")
+        d = {k: v for k, v in asdict(self).items() if k not in skip and v is not None}
         d["where"] = self.where()
         return d
 
@@ -120,6 +133,7 @@ def passages_from_items(items: list[dict[str, Any]]) -> list[Passage]:
                 line_end=item.get("line_end"),
                 page=item.get("page"),
                 url=extra.get("url") if isinstance(extra, dict) else None,
+                variants=[" ".join(str(v).split()) for v in item.get("variants") or []],
             )
         )
     return out
@@ -169,24 +183,56 @@ class Index:
 
     def __init__(self, folder: Path, passages: list[Passage], meta: dict[str, Any]) -> None:
         self._df: dict[str, int] | None = None
+        self._terms: dict[int, set[str]] = {}
         self.folder = folder
         self.passages = passages
         self.meta = meta
+        self.options = IndexOptions.from_meta(meta)
+        # abbreviation → the words it stands for, mined from the material (terms.py)
+        self.acronyms: dict[str, list[str]] = dict(meta.get("acronyms") or {})
         self._retriever: Any = None
 
+    def searched_text(self, p: Passage) -> str:
+        return search_text(p.title, p.body, p.variants, p.phrasings, self.options)
+
     @classmethod
-    def build(cls, folder: Path, passages: list[Passage], sources: list[str]) -> Index:
+    def build(
+        cls,
+        folder: Path,
+        passages: list[Passage],
+        sources: list[str],
+        options: IndexOptions | None = None,
+    ) -> Index:
         """Write a new index to ``folder`` (replacing the old one only once it is complete)."""
         import bm25s
 
+        options = options or IndexOptions()
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        meta = {"version": FORMAT_VERSION, "passages": len(passages), "sources": sorted(sources)}
+        meta: dict[str, Any] = {
+            "version": FORMAT_VERSION,
+            "passages": len(passages),
+            "sources": sorted(sources),
+            "options": options.to_json(),
+        }
         retriever = None
         if passages:
+            # Tokenized in parts (the same words as the joined search_text) so the material's
+            # own words are tokenized once for the index and for mining abbreviations.
+            titles = tokenize([p.title for p in passages])
+            bodies = tokenize([p.body for p in passages])
+            extra = tokenize([search_text("", "", p.variants, p.phrasings, options)
+                              for p in passages])  # fmt: skip
+            weight = max(1, options.title_weight)
+            tokens = [t * weight + x + b for t, x, b in zip(titles, extra, bodies, strict=True)]
+            if options.acronyms:
+                # From the material's own words: generated phrasings repeat their templates.
+                vocab = {t for toks in tokens for t in toks}
+                own = [t + b for t, b in zip(titles, bodies, strict=True)]
+                meta["acronyms"] = mine_acronyms(own, vocab, _filler())
             retriever = bm25s.BM25()
-            retriever.index(tokenize([p.text for p in passages]), show_progress=False)
+            retriever.index(tokens, show_progress=False)
             retriever.save(str(tmp / "bm25"))
         atomic_write_jsonl(tmp / "passages.jsonl", [asdict(p) for p in passages])
         atomic_write_json(tmp / "meta.json", meta)
@@ -221,13 +267,37 @@ class Index:
             self._retriever = bm25s.BM25.load(str(self.folder / "bm25"))
         return self._retriever
 
+    def query_words(self, query: str) -> list[tuple[str, list[str], frozenset[str]]]:
+        """The query's words, each with the material's words it stands for when it is an
+        abbreviation the material spells out ("pr" → pull, request) and its synonyms' stems
+        (when the index's options use them)."""
+        typed = typed_abbreviations(query)
+        stems: dict[str, str] = {}
+        if self.options.synonyms:
+            import Stemmer
+
+            stem = Stemmer.Stemmer("english").stemWord
+            stems = {stem(w): w for w in WORD.findall(query.lower())}
+        out = []
+        for t in tokenize([query])[0]:
+            core = t[:-1] if t.endswith("s") and t[:-1] in self.acronyms else t
+            expand = self.acronyms.get(core) if core in typed else None
+            syns = synonym_stems(stems[t]) - {t} if t in stems else frozenset()
+            out.append((t, list(expand or []), syns))
+        return out
+
     def search(self, query: str, k: int = 3) -> SearchResult:
         """The best ``k`` passages for ``query`` (fewer when fewer match any of its words)."""
         if not self.passages:
             return SearchResult([], ["the retrieval index is empty: answering without passages"])
         retriever = self._bm25()
         vocab = retriever.vocab_dict
-        words = [w for w in tokenize([query])[0] if w in vocab]
+        words = [
+            w
+            for t, expand, syns in self.query_words(query)
+            for w in [t, *expand, *sorted(syns)]
+            if w in vocab
+        ]
         if not words:
             return SearchResult([], ["no passage shares a word with the question"])
         k = max(1, min(k, len(self.passages)))
@@ -239,9 +309,15 @@ class Index:
         ]
         return SearchResult(hits, [] if hits else ["no passage matches the question"])
 
+    def _passage_terms(self, p: Passage) -> set[str]:
+        if p.id not in self._terms:
+            self._terms[p.id] = set(tokenize([self.searched_text(p)])[0])
+        return self._terms[p.id]
+
     def coverage(self, query: str, passage: Passage) -> float:
         """The share of the query's weight that ``passage`` holds: the inverse document
-        frequencies of the query's words found in the passage over those of all its words.
+        frequencies of the query's words found in the passage over those of all its words
+        (an abbreviation is found when the words it stands for are).
 
         BM25 scores are not comparable between questions or workspaces; this is, and it is how
         an off-topic question that happens to share a common word with an entry ("how do I
@@ -249,13 +325,14 @@ class Index:
         reworded in-domain one: the words the workspace never uses weigh the most."""
         import math
 
-        words = set(tokenize([query])[0]) - _filler()
+        filler = _filler()
+        words = {t: (x, syns) for t, x, syns in self.query_words(query) if t not in filler}
         if not words:
             return 0.0
         if self._df is None:
             df: dict[str, int] = {}
-            for toks in tokenize([p.text for p in self.passages]):
-                for t in set(toks):
+            for p in self.passages:
+                for t in self._passage_terms(p):
                     df[t] = df.get(t, 0) + 1
             self._df = df
         n = len(self.passages)
@@ -264,9 +341,14 @@ class Index:
             d = self._df.get(t, 0) if self._df else 0
             return math.log((n - d + 0.5) / (d + 0.5) + 1)
 
-        found = set(tokenize([passage.text])[0])
+        found = self._passage_terms(passage)
         total = sum(idf(t) for t in words)
-        return sum(idf(t) for t in words & found) / total if total else 0.0
+        held = sum(
+            idf(t)
+            for t, (expand, syns) in words.items()
+            if t in found or (expand and all(w in found for w in expand)) or syns & found
+        )
+        return held / total if total else 0.0
 
     def stale_notice(self, ws: Workspace) -> str | None:
         """Why the index no longer matches the workspace's sources, or None."""
@@ -282,11 +364,15 @@ class Index:
 
 
 def build_workspace_index(
-    ws: Workspace, items: list[dict[str, Any]], redactor: Any = None
+    ws: Workspace,
+    items: list[dict[str, Any]],
+    redactor: Any = None,
+    conversations: list[dict[str, Any]] | None = None,
 ) -> Index:
     """(Re)build ``dataset/index`` from the current sources; ``redactor`` (the dataset's,
     dataset.redact.Redactor) replaces personal data in the passages as in the training rows.
-    The answer groups are keyed by the text before redaction, as the dataset's are."""
+    The answer groups are keyed by the text before redaction, as the dataset's are.
+    ``conversations`` (the dataset's rows) give each entry its phrasings."""
     from assistant_builder.sources.ingest import load_index
 
     sources = [e["sha256"] for e in load_index(ws)["files"].values()]
@@ -295,7 +381,26 @@ def build_workspace_index(
         for p in passages:
             p.title = redactor.redact_text(p.title)[0]
             p.body = redactor.redact_text(p.body)[0]
+            p.variants = [redactor.redact_text(v)[0] for v in p.variants]
+    add_phrasings(passages, conversations or [])
     return Index.build(ws.dataset_dir / INDEX_DIR, passages, sources)
+
+
+def add_phrasings(passages: list[Passage], conversations: list[dict[str, Any]]) -> None:
+    """Each passage's ``phrasings``: the questions the dataset asks for its answer group,
+    other than its own title and the source's variants."""
+    by_group: dict[str, list[str]] = {}
+    for c in conversations:
+        group = (c.get("meta") or {}).get("group")
+        asked = [m["content"] for m in c.get("messages", []) if m.get("role") == "user"]
+        if group and len(asked) == 1:
+            by_group.setdefault(group, []).append(" ".join(asked[0].split()))
+    for p in passages:
+        have = {p.title.lower(), *(v.lower() for v in p.variants)}
+        for q in by_group.get(p.group, []):
+            if q.lower() not in have:
+                have.add(q.lower())
+                p.phrasings.append(q)
 
 
 def open_index(ws: Workspace, run_dir: Path | None = None) -> tuple[Index, list[str]]:
