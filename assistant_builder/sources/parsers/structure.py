@@ -32,6 +32,9 @@ class Block:
     line: int | None
     body: list[Line] = field(default_factory=list)
     page: int | None = None
+    # A bold line among bold questions ("**Lockers**" between "**Do I need a cap?**" items):
+    # an FAQ entry whose title is a statement.
+    entry: bool = False
 
 
 @dataclass
@@ -95,8 +98,9 @@ def build(
     faq_hint: bool = False,
 ) -> Built:
     out = Built()
+    blocks = bold_headings(blocks, faq_hint or looks_like_faq_title(page_title))
     n = len(blocks)
-    explicit = [b.level > 0 and is_question_heading(b.title) for b in blocks]
+    explicit = [b.level > 0 and (b.entry or is_question_heading(b.title)) for b in blocks]
     title_idx = _title_index(blocks)
     if title_idx is not None:
         explicit[title_idx] = False
@@ -165,6 +169,56 @@ def build(
     return out
 
 
+_BOLD_LINE = re.compile(r"^ {0,3}(\*\*|__)(?P<t>[^*_\s](?:(?!\1).)*?)\1\s*$")
+
+
+def _bold_line(body: list[Line], k: int) -> str | None:
+    """The text of a paragraph-opening line that is bold and nothing else (a pseudo-heading
+    that web editors and exported help pages use instead of real headings)."""
+    m = _BOLD_LINE.match(body[k][1])
+    if m is None or (k > 0 and body[k - 1][1].strip()):
+        return None
+    t = m.group("t").strip()
+    if len(t) > 150 or t.endswith((":", ".", ",", ";")):
+        return None
+    return t
+
+
+def bold_headings(blocks: list[Block], faq: bool = False) -> list[Block]:
+    """Split bodies laid out as bold lines, each followed by its text, into sub-blocks one
+    level down. Only bodies with at least two bold lines, at least one of them a question
+    (or on a page known to be an FAQ), and not under a question heading (there bold lines
+    are parts of an answer)."""
+    out: list[Block] = []
+    for b in blocks:
+        if b.level > 0 and is_question_heading(b.title):
+            out.append(b)
+            continue
+        fence: str | None = None
+        at: list[tuple[int, str]] = []
+        for k, (_, line) in enumerate(b.body):
+            m = re.match(r"^\s*(`{3,}|~{3,})", line)
+            if fence is None and m:
+                fence = m.group(1)
+            elif fence is not None and line.strip().startswith(fence):
+                fence = None
+            elif fence is None:
+                t = _bold_line(b.body, k)
+                if t is not None:
+                    at.append((k, t))
+        asks = any(cleanup.is_question(clean_question(t)) for _, t in at)
+        if len(at) < 2 or not (asks or faq):
+            out.append(b)
+            continue
+        head = Block(b.level, b.title, b.line, b.body[: at[0][0]], b.page, b.entry)
+        out.append(head)
+        for n, (k, t) in enumerate(at):
+            end = at[n + 1][0] if n + 1 < len(at) else len(b.body)
+            sub = Block(b.level + 1, t, b.body[k][0], b.body[k + 1 : end], b.page, entry=asks)
+            out.append(sub)
+    return out
+
+
 def is_question_heading(title: str) -> bool:
     return cleanup.is_question(clean_question(title))
 
@@ -181,6 +235,9 @@ def _emit_pair(
     question = clean_question(head.title)
     # list-item Q/A leave their answers indented; the common indent is not content
     texts = cleanup.dedent_lines([t for _, t in lines])
+    first = next((k for k, t in enumerate(texts) if t.strip()), None)
+    if first is not None:  # "**Q: ...**" as a heading leaves its "A:" marker on the answer
+        texts[first] = _A_MARK.sub("", texts[first], count=1)
     if texts != [t for _, t in lines]:
         from .markdown import fence_indented  # dedenting can expose indented code blocks
 
@@ -244,6 +301,7 @@ _Q_LINE = re.compile(
 _A_LINE = re.compile(
     r"^\s*(?:\*\*|__)?\s*A(?:nswer)?\s*\d*\s*[:.)]\s*(?:\*\*|__)?\s*(?P<a>.*)$", re.I
 )
+_A_MARK = re.compile(r"^\s*(?:\*\*|__)?\s*A(?:nswer)?\s*\d*\s*:\s*(?:\*\*|__)?\s*", re.I)
 _DETAILS_OPEN = re.compile(r"<details\b", re.I)
 _DETAILS_CLOSE = re.compile(r"</details\s*>", re.I)
 _SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary\s*>", re.I | re.DOTALL)
@@ -270,6 +328,33 @@ def _question_marker(line: str) -> tuple[str, str] | None:
 
 
 _LIST_START = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+\S")
+# "1. How do I ...?" as a list item whose answer follows it (indented or as the next
+# paragraph): a numbered FAQ written as a Markdown list.
+_LIST_Q = re.compile(r"^(?P<ind>\s{0,3})(?:[-*+]|\d{1,3}[.)])\s+(?P<q>[^*_`\s].*\?)\s*$")
+
+
+def _inline_marker(body: list[Line], k: int) -> tuple[str, str] | None:
+    """(question, text after it) when ``body[k]`` opens an inline question of any kind."""
+    marker = _question_marker(body[k][1])
+    if marker is None:
+        listed = _list_question(body, k)
+        marker = (listed, "") if listed else None
+    return marker
+
+
+def _list_question(body: list[Line], k: int) -> str | None:
+    """The question of a list item at ``body[k]`` that is followed by its answer, not by the
+    next item (a tight list of questions is a checklist, not an FAQ)."""
+    m = _LIST_Q.match(body[k][1])
+    if m is None or not cleanup.is_question(m.group("q")):
+        return None
+    nxt = next((t for _, t in body[k + 1 :] if t.strip()), None)
+    if nxt is None or nxt.strip().endswith("?"):
+        return None
+    ind = len(m.group("ind"))
+    if _LIST_START.match(nxt) and len(nxt) - len(nxt.lstrip()) <= ind:
+        return None
+    return m.group("q").strip()
 
 
 def _opens_item(line: str, prev_blank: bool) -> bool:
@@ -290,7 +375,7 @@ def _has_inline_questions(body: list[Line]) -> bool:
         elif fence is None and _opens_item(line, prev_blank) and _question_marker(line):
             return True
         prev_blank = not line.strip()
-    return False
+    return any(_list_question(body, k) for k in range(len(body)))
 
 
 def split_inline_qa(
@@ -332,7 +417,7 @@ def split_inline_qa(
                 prev_blank = True
                 continue
         if fence is None and _opens_item(line, prev_blank) and not details_only:
-            marker = _question_marker(line)
+            marker = _inline_marker(body, k)
             if marker is not None:
                 q, after = marker
                 current = []
