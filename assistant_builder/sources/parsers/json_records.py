@@ -17,6 +17,7 @@ from typing import Any
 from assistant_builder.errors import IngestError
 
 from . import cleanup
+from .articles import ARTICLE_TYPES, add_article_faq, is_draft
 from .textio import TooDeep, json_loads, line_of
 from .types import Pair, ParseResult, Section, Skipped
 
@@ -39,9 +40,7 @@ _Q_KEYS = (
 _A_KEYS = ("answer", "a", "response", "reply", "completion", "output", "answers",
            "acceptedanswer", "text", "body", "content", "solution", "faqanswer",
            "answertext", "antwort", "respuesta")  # fmt: skip
-# Help-centre article exports (Zendesk, Intercom, Freshdesk): the title asks, the body (or a
-# Freshdesk ``description``, which is its HTML body) answers.
-_ARTICLE_TYPES = ("article", "solution_article", "kb_article")
+
 _LIST_KEYS = ("qna", "qnadocuments", "qnalist", "faqs", "faq", "items", "data", "questions",
               "entries", "records", "pairs", "examples", "rows", "mainentity", "results",
               "knowledgebase", "documents")  # fmt: skip
@@ -262,18 +261,18 @@ def _add(
             result.sections.append(Section(path, text, source, fmt, line, line))
         return
     question, variants, answer_raw, extra = _fields(low)
-    if rtype and rtype not in ("qna", "question", "faq", "text", *_ARTICLE_TYPES):
+    if rtype and rtype not in ("qna", "question", "faq", "text", *ARTICLE_TYPES):
         skip(f"record of type {rtype!r} is not a question/answer item")
         return
     at = line if line is not None else (loc.find(question) if loc else None)
-    if _is_draft(low):
+    if is_draft(low):
         skip(f"unpublished (draft) article: {question[:60]!r}", at)
         return
     reason = _refusal(question, answer_raw, rec)
     if reason:
         skip(reason, at)
         return
-    if _add_article_faq(result, question, answer_raw, source, fmt, at, extra):
+    if add_article_faq(result, question, answer_raw, source, fmt, at, extra):
         return
     answer = _clean_answer(answer_raw)
     if not answer:
@@ -291,37 +290,6 @@ def _add(
             extra=extra,
         )
     )
-
-
-_QA_MARKUP = re.compile(r"<(?:h[2-6]|summary|dt)\b", re.IGNORECASE)
-
-
-def _add_article_faq(
-    result: ParseResult,
-    title: str,
-    body: str,
-    source: str,
-    fmt: str,
-    at: int | None,
-    extra: dict[str, Any],
-) -> bool:
-    """A help-centre article whose HTML body is itself an FAQ ("Shipping questions" with a
-    heading per question): its questions, each with its own answer, under the title as
-    context. False (nothing added) when the body holds fewer than two questions."""
-    if len(_QA_MARKUP.findall(body)) < 2:
-        return False
-    from .html_page import parse_html
-    from .structure import looks_like_faq_title
-
-    inner = parse_html(body, source, faq_hint=looks_like_faq_title(title))
-    if len(inner.pairs) < 2:
-        return False
-    for p in inner.pairs:
-        path = [x for x in [*extra.get("heading_path", []), _one_line(title)] if x]
-        p.format, p.line_start, p.line_end = fmt, at, at
-        p.extra = {**{k: v for k, v in extra.items() if k != "heading_path"}, "heading_path": path}
-        result.pairs.append(p)
-    return True
 
 
 def _fields(low: dict[str, Any]) -> tuple[str, list[str], str, dict[str, Any]]:
@@ -365,14 +333,6 @@ def _refusal(question: str, answer_raw: str, rec: dict[str, Any]) -> str | None:
             "at run time, not a fixed answer"
         )
     return None
-
-
-def _is_draft(low: dict[str, Any]) -> bool:
-    """An unpublished help-centre article: Zendesk ``draft``, Intercom ``state``, Freshdesk
-    ``status`` 1 (2 is published)."""
-    if low.get("draft") is True or str(low.get("state", "")).lower() == "draft":
-        return True
-    return "folderid" in low and low.get("status") == 1
 
 
 def _one_line(text: str) -> str:
