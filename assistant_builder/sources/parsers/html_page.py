@@ -30,7 +30,7 @@ _CHROME_TOKENS = {
     "helpful", "rating", "related", "comments", "comment", "footer", "masthead", "banner",
     "subscribe", "newsletter", "pagination", "pager", "toc", "advert", "ads", "promo",
     "leftbar", "rightbar", "topbar", "menubar", "toolbar", "sidenav", "topnav", "sitenav",
-    "search", "searchbox", "widget", "widgets", "sitemap",
+    "search", "searchbox", "widget", "widgets", "sitemap", "meta", "author", "byline",
 }  # fmt: skip
 # A list or table whose text is mostly link text is a menu ("Quick links", "Related pages"),
 # however it is marked up; FAQ answers are prose with an occasional link.
@@ -130,7 +130,7 @@ def parse_html(text: str, source: str, faq_hint: bool = False) -> ParseResult:
         format="html", pairs=built.pairs, sections=built.sections, skipped=built.skipped
     )
     if not result.pairs and ld:
-        _add_json_ld(result, ld, source)
+        _add_json_ld(result, ld, source, text)
     return result
 
 
@@ -152,14 +152,15 @@ def _json_ld(soup: Any) -> list[Any]:
     return out
 
 
-def _add_json_ld(result: ParseResult, ld: list[Any], source: str) -> None:
-    from .json_records import _add, find_records
+def _add_json_ld(result: ParseResult, ld: list[Any], source: str, text: str) -> None:
+    from .json_records import _add, _Locator, find_records
 
+    loc = _Locator(text)  # each question's line in the page's own JSON-LD block
     for item in ld:
         if str(_low(item).get("type", "")).lower() != "faqpage":
             continue
         for rec in find_records(item) or []:
-            _add(result, rec, source, "html", None, None)
+            _add(result, rec, source, "html", None, loc)
     for p in result.pairs:
         p.extra["from"] = "json-ld"
 
@@ -212,7 +213,16 @@ class _Walker:
                 flush()
                 self.add(qa, child.sourceline, _last_line(child))
                 continue
-            if child.find(_HEADING) is not None or child.find(["details", "dl"]) is not None:
+            if (
+                child.find(_HEADING) is not None
+                or child.find(["details", "dl"]) is not None
+                or child.find(_is_microdata_question) is not None
+            ):
+                flush()
+                self.walk(child)
+                continue
+            if name in _CONTAINERS and child.find(_BLOCKISH, recursive=False) is not None:
+                # A wrapper of paragraphs: walked, so each keeps its own source line.
                 flush()
                 self.walk(child)
                 continue
@@ -227,7 +237,12 @@ class _Walker:
         """Markdown ``<details>`` blocks for Q/A widgets, or None if ``tag`` is not one."""
         name = tag.name.lower()
         items: list[tuple[str, str]] = []
-        if name == "details":
+        if _is_microdata_question(tag):
+            found = _microdata_item(tag)
+            if found is None:
+                return None
+            items.append(found)
+        elif name == "details":
             summary = tag.find("summary")
             if summary is None:
                 return None
@@ -256,7 +271,10 @@ class _Walker:
             return f"**{q}**" if q.endswith("?") else f"**Q: {q}**"
         else:
             return None
-        if not items or not (self.faq_page or any(cleanup.is_question(q) for q, _ in items)):
+        marked = _is_microdata_question(tag)  # the page itself says it is a question
+        if not items or not (
+            marked or self.faq_page or any(cleanup.is_question(q) for q, _ in items)
+        ):
             return None
         return "\n\n".join(
             f"<details><summary>{q}</summary>\n\n{a}\n\n</details>" for q, a in items
@@ -270,10 +288,37 @@ class _Holder:
         self.children = [tag]
 
 
+_CONTAINERS = {"div", "section", "article", "main", "center"}
 _BLOCKISH = {
     "p", "div", "section", "article", "main", "ul", "ol", "pre", "blockquote", "table",
     "figure", "hr", "center", "address", "fieldset", "details", "dl",
 }  # fmt: skip
+
+
+def _itemprops(tag: Any) -> set[str]:
+    return {x.lower() for x in str(tag.get("itemprop") or "").split()}
+
+
+def _is_microdata_question(tag: Any) -> bool:
+    """A schema.org Question in microdata (``itemprop="mainEntity"`` on an FAQPage, or an
+    ``itemtype`` of Question): the page marks its own Q/A, more reliably than any layout."""
+    if not hasattr(tag, "get"):
+        return False
+    itemtype = str(tag.get("itemtype") or "").rstrip("/").lower()
+    return itemtype.endswith("schema.org/question") or (
+        "mainentity" in _itemprops(tag) and tag.has_attr("itemscope")
+    )
+
+
+def _microdata_item(tag: Any) -> tuple[str, str] | None:
+    name = tag.find(lambda t: "name" in _itemprops(t))
+    answer = tag.find(lambda t: _itemprops(t) & {"acceptedanswer", "suggestedanswer"})
+    if name is None or answer is None:
+        return None
+    text = answer.find(lambda t: "text" in _itemprops(t)) or answer
+    q = Converter().render(_Holder(name)).replace("\n", " ").strip("* ")
+    a = Converter().render(text)
+    return (q, a) if q and a else None
 
 
 def _split_li(li: Any) -> tuple[str, str] | None:

@@ -17,12 +17,30 @@ from typing import Any
 from assistant_builder.errors import IngestError
 
 from . import cleanup
+from .articles import ARTICLE_TYPES, add_article_faq, is_draft
 from .textio import TooDeep, json_loads, line_of
 from .types import Pair, ParseResult, Section, Skipped
 
-_Q_KEYS = ("question", "q", "prompt", "query", "questions", "utterance", "title", "name", "ask")
+_Q_KEYS = (
+    "question",
+    "q",
+    "prompt",
+    "query",
+    "questions",
+    "utterance",
+    "title",
+    "name",
+    "ask",
+    "faqquestion",
+    "questiontext",
+    "input",
+    "frage",
+    "pregunta",
+)
 _A_KEYS = ("answer", "a", "response", "reply", "completion", "output", "answers",
-           "acceptedanswer", "text", "body", "content", "solution")  # fmt: skip
+           "acceptedanswer", "text", "body", "content", "solution", "faqanswer",
+           "answertext", "antwort", "respuesta")  # fmt: skip
+
 _LIST_KEYS = ("qna", "qnadocuments", "qnalist", "faqs", "faq", "items", "data", "questions",
               "entries", "records", "pairs", "examples", "rows", "mainentity", "results",
               "knowledgebase", "documents")  # fmt: skip
@@ -107,6 +125,8 @@ def _is_record(d: dict[str, Any]) -> bool:
         return True
     if str(k.get("type", "")).lower() in ("question", "text"):
         return True
+    if "title" in k and "description" in k and ("descriptiontext" in k or "folderid" in k):
+        return True  # a Freshdesk solution article
     return any(q in k for q in _Q_KEYS) and any(a in k for a in _A_KEYS if a != "text")
 
 
@@ -127,11 +147,35 @@ def _records_in_list(doc: list[Any], depth: int) -> list[Any] | None:
         return doc
     if doc and all(isinstance(x, list) and len(x) == 2 for x in doc[:50]):
         return doc  # [["question", "answer"], ...]
-    for x in doc[:50]:
+    # A list of groups (``[{"name": "Billing", "questions": [...]}, ...]``): the records of
+    # every group, each tagged with its group's name, never only the first group's.
+    if not any(find_records(x, depth + 1) for x in doc[:50]):
+        return None
+    out: list[Any] = []
+    for x in doc:
         found = find_records(x, depth + 1)
         if found:
-            return found
-    return None
+            name = _group_name(x)
+            out.extend(_tagged(r, name) for r in found)
+    return out or None
+
+
+def _group_name(group: Any) -> str:
+    if not isinstance(group, dict):
+        return ""
+    low = _lower_keys(group)
+    for key in ("name", "title", "category", "section", "topic", "label"):
+        if isinstance(low.get(key), str) and low[key].strip():
+            return str(low[key]).strip()
+    return ""
+
+
+def _tagged(rec: Any, group: str) -> Any:
+    if not group or not isinstance(rec, dict):
+        return rec
+    if any(k in _lower_keys(rec) for k in ("category", "topic", "section")):
+        return rec
+    return {**rec, "category": group}
 
 
 def _records_in_dict(doc: dict[str, Any], depth: int) -> list[Any] | None:
@@ -208,7 +252,8 @@ def _add(
     if "messages" in low or "conversations" in low:
         _add_chat(result, low, source, fmt, line, loc)
         return
-    rtype = str(low.get("type", "")).lower()
+    # Only a named type says what a record is; Freshdesk's numeric ``type`` is a subtype id.
+    rtype = low["type"].lower() if isinstance(low.get("type"), str) else ""
     if rtype == "text" and "instruction" not in low and ("passage" in low or "text" in low):
         text = cleanup.clean_markdown(_text_of(low.get("passage") or low.get("text")))
         if text:
@@ -216,13 +261,18 @@ def _add(
             result.sections.append(Section(path, text, source, fmt, line, line))
         return
     question, variants, answer_raw, extra = _fields(low)
-    if rtype and rtype not in ("qna", "question", "faq", "text"):
+    if rtype and rtype not in ("qna", "question", "faq", "text", *ARTICLE_TYPES):
         skip(f"record of type {rtype!r} is not a question/answer item")
         return
     at = line if line is not None else (loc.find(question) if loc else None)
+    if is_draft(low):
+        skip(f"unpublished (draft) article: {question[:60]!r}", at)
+        return
     reason = _refusal(question, answer_raw, rec)
     if reason:
         skip(reason, at)
+        return
+    if add_article_faq(result, question, answer_raw, source, fmt, at, extra):
         return
     answer = _clean_answer(answer_raw)
     if not answer:
@@ -253,6 +303,8 @@ def _fields(low: dict[str, Any]) -> tuple[str, list[str], str, dict[str, Any]]:
         return question, [], _text_of(low.get("output") or low.get("response")), {}
     qval = next((low[k] for k in _Q_KEYS if low.get(k)), None)
     aval = next((low[k] for k in _A_KEYS if low.get(k)), None)
+    if aval is None and "title" in low:
+        aval = low.get("description") or low.get("descriptiontext")
     variants: list[str] = []
     if isinstance(qval, list):
         qs = [s for s in (_text_of(x).strip() for x in qval) if s]
@@ -261,9 +313,11 @@ def _fields(low: dict[str, Any]) -> tuple[str, list[str], str, dict[str, Any]]:
         question = _text_of(qval).strip()
     extra = {
         key: low[key]
-        for key in ("qid", "id", "t", "topic", "category")
+        for key in ("qid", "id", "t", "topic", "category", "htmlurl")
         if low.get(key) not in (None, "", [])
     }
+    if isinstance(extra.get("category"), str):
+        extra["heading_path"] = [extra["category"]]
     return question, variants, _text_of(aval), extra
 
 

@@ -49,6 +49,7 @@ def parse_plaintext(text: str, source: str, faq_hint: bool = False) -> ParseResu
 def parse_lines(lines: list[TLine], source: str, fmt: str, faq_hint: bool = False) -> ParseResult:
     result = ParseResult(format=fmt)
     q_idx = _find_questions(lines, faq_hint)
+    lines = _join_wrapped(lines, q_idx)
     depth = _question_depth(lines, q_idx)
     headings = {
         i for i in range(len(lines)) if i not in q_idx and _is_heading(lines, i, depth, q_idx)
@@ -188,6 +189,26 @@ def _find_questions(lines: list[TLine], faq_hint: bool) -> dict[int, str]:
     if marked or numbered:
         return {**marked, **numbered}
     return loose if len(loose) >= 2 or (loose and faq_hint) else {}
+
+
+def _join_wrapped(lines: list[TLine], q_idx: dict[int, str]) -> list[TLine]:
+    """A long question wraps in a printed page ("... cancelled because of the" / "weather?"):
+    its next line or two, up to the one ending with "?", belong to the question, not the
+    answer. Those lines are blanked (kept, so line indexes stay valid)."""
+    lines = list(lines)
+    for i, q in list(q_idx.items()):
+        if q.rstrip().endswith("?"):
+            continue
+        for j in range(i + 1, min(i + 3, len(lines))):
+            t = lines[j].text.strip()
+            if not t or j in q_idx or _BULLET.match(lines[j].text) or _A_MARK.match(t):
+                break
+            if t.endswith("?") and len(q) + len(t) < 250:
+                q_idx[i] = " ".join([q, *(x.text.strip() for x in lines[i + 1 : j + 1])])
+                for k in range(i + 1, j + 1):
+                    lines[k] = TLine(lines[k].no, lines[k].page, "")
+                break
+    return lines
 
 
 def _question_depth(lines: list[TLine], q_idx: dict[int, str]) -> int:

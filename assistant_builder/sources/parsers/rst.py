@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from . import cleanup
 from .structure import Block, Line, build
 from .types import ParseResult
 
@@ -134,7 +135,9 @@ def convert(body: list[Line]) -> list[Line]:  # noqa: C901, PLR0915 - one pass o
             while content and re.match(r"^:[\w-]+:", content[0][1]):
                 content.pop(0)  # directive options
             short = name.split(":")[-1]
-            if short in _CODE_DIRECTIVES:
+            if short in _QA_DIRECTIVES or (short == "admonition" and cleanup.is_question(arg)):
+                out += _qa_item(no, inline(arg), convert(content))
+            elif short in _CODE_DIRECTIVES:
                 out += [(no, "```" + arg.split()[0] if arg else "```")]
                 out += [(n, t) for n, t in _trim(content)] + [(no, "```"), (None, "")]
             elif short in _ADMONITIONS:
@@ -168,6 +171,11 @@ def convert(body: list[Line]) -> list[Line]:  # noqa: C901, PLR0915 - one pass o
             out += [(no, "```"), *code, (code[-1][0] if code else no, "```"), (None, "")]
             literal_next = False
             continue
+        if _is_term(body, k):
+            content, k = _take_indented(body, k + 1, _indent(line))
+            out += _qa_item(no, inline(line.strip()), convert(content))
+            literal_next = False
+            continue
         if line.strip():
             literal_next = False
         if line.rstrip().endswith("::"):
@@ -182,6 +190,38 @@ def convert(body: list[Line]) -> list[Line]:  # noqa: C901, PLR0915 - one pass o
         out.append((no, _list_marker(inline(line))))
         k += 1
     return _dedent_quotes(out)
+
+
+# Directives whose title is a question and whose content answers it: ``topic``, and the
+# collapsible blocks of sphinx-design (``dropdown``) and sphinx-togglebutton (``toggle``).
+_QA_DIRECTIVES = {"topic", "dropdown", "toggle", "collapse", "details"}
+
+
+def _qa_item(no: int | None, title: str, content: list[Line]) -> list[Line]:
+    """A titled block as a ``<details>`` item (the shared Q/A widget the structure step
+    splits into a pair) when its title asks something; otherwise a bold title and its text."""
+    content = _trim(content)
+    if not title:
+        return [*content, (None, "")]
+    if cleanup.is_question(title):
+        last = content[-1][0] if content else no
+        return [(no, f"<details><summary>{title}</summary>"), (None, ""), *content,
+                (None, ""), (last, "</details>"), (None, "")]  # fmt: skip
+    return [(no, f"**{title}**"), (None, ""), *content, (None, "")]
+
+
+def _is_term(body: list[Line], k: int) -> bool:
+    """A definition-list term: one unindented line right above more deeply indented lines
+    (reST has no other construct shaped like that), not a list item or a literal intro."""
+    line = body[k][1]
+    if not line.strip() or k + 1 >= len(body) or line.rstrip().endswith("::"):
+        return False
+    if k > 0 and body[k - 1][1].strip():
+        return False
+    nxt = body[k + 1][1]
+    if not nxt.strip() or _indent(nxt) <= _indent(line):
+        return False
+    return not re.match(r"^\s*(?:[-*+•]|\d+[.)]|#\.|\(?[a-z\d]+\))\s", line)
 
 
 def _trim(lines: list[Line]) -> list[Line]:

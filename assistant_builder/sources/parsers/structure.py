@@ -32,6 +32,9 @@ class Block:
     line: int | None
     body: list[Line] = field(default_factory=list)
     page: int | None = None
+    # A bold line among bold questions ("**Lockers**" between "**Do I need a cap?**" items):
+    # an FAQ entry whose title is a statement.
+    entry: bool = False
 
 
 @dataclass
@@ -94,9 +97,12 @@ def build(
     page_title: str = "",
     faq_hint: bool = False,
 ) -> Built:
+    from .bold_headings import bold_headings
+
     out = Built()
+    blocks = bold_headings(blocks, faq_hint or looks_like_faq_title(page_title))
     n = len(blocks)
-    explicit = [b.level > 0 and is_question_heading(b.title) for b in blocks]
+    explicit = [b.level > 0 and (b.entry or is_question_heading(b.title)) for b in blocks]
     title_idx = _title_index(blocks)
     if title_idx is not None:
         explicit[title_idx] = False
@@ -181,6 +187,9 @@ def _emit_pair(
     question = clean_question(head.title)
     # list-item Q/A leave their answers indented; the common indent is not content
     texts = cleanup.dedent_lines([t for _, t in lines])
+    first = next((k for k, t in enumerate(texts) if t.strip()), None)
+    if first is not None:  # "**Q: ...**" as a heading leaves its "A:" marker on the answer
+        texts[first] = _A_MARK.sub("", texts[first], count=1)
     if texts != [t for _, t in lines]:
         from .markdown import fence_indented  # dedenting can expose indented code blocks
 
@@ -244,6 +253,7 @@ _Q_LINE = re.compile(
 _A_LINE = re.compile(
     r"^\s*(?:\*\*|__)?\s*A(?:nswer)?\s*\d*\s*[:.)]\s*(?:\*\*|__)?\s*(?P<a>.*)$", re.I
 )
+_A_MARK = re.compile(r"^\s*(?:\*\*|__)?\s*A(?:nswer)?\s*\d*\s*:\s*(?:\*\*|__)?\s*", re.I)
 _DETAILS_OPEN = re.compile(r"<details\b", re.I)
 _DETAILS_CLOSE = re.compile(r"</details\s*>", re.I)
 _SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary\s*>", re.I | re.DOTALL)
@@ -270,6 +280,33 @@ def _question_marker(line: str) -> tuple[str, str] | None:
 
 
 _LIST_START = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+\S")
+# "1. How do I ...?" as a list item whose answer follows it (indented or as the next
+# paragraph): a numbered FAQ written as a Markdown list.
+_LIST_Q = re.compile(r"^(?P<ind>\s{0,3})(?:[-*+]|\d{1,3}[.)])\s+(?P<q>[^*_`\s].*\?)\s*$")
+
+
+def _inline_marker(body: list[Line], k: int) -> tuple[str, str] | None:
+    """(question, text after it) when ``body[k]`` opens an inline question of any kind."""
+    marker = _question_marker(body[k][1])
+    if marker is None:
+        listed = _list_question(body, k)
+        marker = (listed, "") if listed else None
+    return marker
+
+
+def _list_question(body: list[Line], k: int) -> str | None:
+    """The question of a list item at ``body[k]`` that is followed by its answer, not by the
+    next item (a tight list of questions is a checklist, not an FAQ)."""
+    m = _LIST_Q.match(body[k][1])
+    if m is None or not cleanup.is_question(m.group("q")):
+        return None
+    nxt = next((t for _, t in body[k + 1 :] if t.strip()), None)
+    if nxt is None or nxt.strip().endswith("?"):
+        return None
+    ind = len(m.group("ind"))
+    if _LIST_START.match(nxt) and len(nxt) - len(nxt.lstrip()) <= ind:
+        return None
+    return m.group("q").strip()
 
 
 def _opens_item(line: str, prev_blank: bool) -> bool:
@@ -290,7 +327,7 @@ def _has_inline_questions(body: list[Line]) -> bool:
         elif fence is None and _opens_item(line, prev_blank) and _question_marker(line):
             return True
         prev_blank = not line.strip()
-    return False
+    return any(_list_question(body, k) for k in range(len(body)))
 
 
 def split_inline_qa(
@@ -332,7 +369,7 @@ def split_inline_qa(
                 prev_blank = True
                 continue
         if fence is None and _opens_item(line, prev_blank) and not details_only:
-            marker = _question_marker(line)
+            marker = _inline_marker(body, k)
             if marker is not None:
                 q, after = marker
                 current = []

@@ -21,10 +21,19 @@ from .types import Pair, ParseResult, Skipped
 _Q_NAMES = {
     "question", "questions", "q", "prompt", "query", "queries", "ask", "faq", "utterance",
     "utterances", "user", "input", "title", "frage", "pregunta", "question text",
+    "faq question", "instruction", "subject", "topic question",
 }  # fmt: skip
 _A_NAMES = {
     "answer", "answers", "a", "response", "responses", "reply", "replies", "completion",
     "output", "assistant", "solution", "antwort", "respuesta", "answer text", "body",
+    "faq answer", "content", "description",
+}  # fmt: skip
+# Columns with more phrasings of the row's question (chatbot knowledge-base exports), several
+# to a cell separated by ";", "|" or line breaks.
+_ALT_NAMES = {
+    "alternate questions", "alternative questions", "alternates", "alternatives", "variants",
+    "variations", "paraphrases", "other questions", "similar questions", "alt questions",
+    "synonyms", "question variants", "alternate question", "utterance variants",
 }  # fmt: skip
 _ID_NAMES = {"qnaid", "qna_id", "id", "qid", "answer id", "answerid"}
 _MAX_ROW_LINES = 200  # a "cell" longer than this is a stray quote eating the file
@@ -164,6 +173,7 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
         return result
     qcol, acol, idcol, has_header = _find_columns(rows, source)
     header = [c.strip().strip("\ufeff") for c in rows[0].cells] if has_header else []
+    alt_cols = {i for i, h in enumerate(header) if _norm_header(h) in _ALT_NAMES} - {qcol, acol}
     header_key = (
         (_norm_header(header[qcol]), _norm_header(header[acol]))
         if len(header) > max(qcol, acol)  # a short first row names no column
@@ -203,9 +213,10 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
         g = groups.get(key)
         if g is None:
             g = groups[key] = _Group(answer=answer)
-            g.extra = _extras(header, cells, {qcol, acol})
-        if cleanup.norm_key(question) not in {cleanup.norm_key(x) for x in g.questions}:
-            g.questions.append(question)
+            g.extra = _extras(header, cells, {qcol, acol, *alt_cols})
+        for q in [question, *_alternates(cells, alt_cols)]:
+            if cleanup.norm_key(q) not in {cleanup.norm_key(x) for x in g.questions}:
+                g.questions.append(q)
         g.lines.append(r.line_start)
         g.line_end = max(g.line_end, r.line_end)
     for g in groups.values():
@@ -234,9 +245,26 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
 
 def _cell(value: str) -> str:
     value = cleanup.unescape_literal_newlines(value.strip().strip("\ufeff"))
+    if _BLOCK_HTML.search(value):
+        # An answer exported from a rich-text editor: its paragraphs and lists must survive.
+        from .html_markdown import fragment_to_markdown
+
+        return fragment_to_markdown(value)
     if "<" in value or "&" in value:
         value = cleanup.clean_inline_html(value)
     return cleanup.tidy(value)
+
+
+_BLOCK_HTML = re.compile(r"<(?:p|div|ul|ol|li|br|pre|table|h[1-6])\b[^>]*>", re.IGNORECASE)
+
+
+def _alternates(cells: list[str], cols: set[int]) -> list[str]:
+    out: list[str] = []
+    for i in sorted(cols):
+        if i < len(cells):
+            raw = cleanup.unescape_literal_newlines(cells[i])
+            out += [_cell(x) for x in re.split(r"[;|\n]", raw) if x.strip()]
+    return out
 
 
 def _extras(header: list[str], cells: list[str], used: set[int]) -> dict[str, str]:
