@@ -219,7 +219,7 @@ def ipv6(rng: R) -> str:
             lambda: ":".join(x.zfill(4) for x in g),
             lambda: "2001:db8::" + ":".join(g[:2]),
             lambda: f"2a02:{g[0]}:{g[1]}::{g[2]}",
-            lambda: f"fe80::{g[0]}:{g[1]}ff:fe{g[2][:2]}:{g[3]}",
+            lambda: f"fe80::{g[0]}:{g[1][:2]}ff:fe{g[2][:2]}:{g[3]}",
             lambda: ":".join(g[:4]) + "::" + g[4],
             lambda: "::ffff:" + ipv4(rng),
             lambda: f"2606:4700:{g[0]}::{g[1]}".upper(),
