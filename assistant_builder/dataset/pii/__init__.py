@@ -1,8 +1,9 @@
 """Finding personal data and secrets in text: validated patterns, no model.
 
 Every detector is a candidate pattern plus a check that a random string fails: the Luhn sum and
-an issuer prefix for cards, ISO 13616 mod-97 for IBANs, ``ipaddress`` for IPs, libphonenumber
-(the ``phonenumbers`` package) for phone numbers, provider prefixes or Shannon entropy for keys.
+an issuer prefix and its lengths for cards, ISO 13616 mod-97 for IBANs, ``ipaddress`` for IPs,
+libphonenumber's length rules (the ``phonenumbers`` package's metadata, kept as a table in
+phone_lengths.json) for phone numbers, provider prefixes or Shannon entropy for keys.
 The checks are what keep the traps a support text is full of (version numbers, order codes,
 dates, prices) out. Why not presidio-analyzer, scrubadub or datafog: see benchmarks/README.md
 ("PII redaction"): measured on the same labelled set they found fewer phones and keys, and
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from .common import _DIGIT, DEFAULT_REGIONS, KINDS, Finding
 from .context import _addresses, _persons
-from .numbers import _cards, _ibans, _ips, _phones, iban_ok, luhn_ok
+from .numbers import _IBAN_START, _cards, _ibans, _ips, _phones, iban_ok, luhn_ok
 from .secrets import _emails, _secrets, shannon_bits
 
 __all__ = ["DEFAULT_REGIONS", "KINDS", "Finding", "detect", "iban_ok", "luhn_ok", "shannon_bits"]
@@ -47,7 +48,11 @@ def detect(
     if "@" in text:
         detectors.append(_emails)
     if digits:
-        detectors += [_ibans, _cards]
+        detectors.append(_cards)
+    # Not behind the digit gate: an IBAN's letters can break every run of seven digits
+    # ("LU28 001C 3B00 ..."); two digits after two letters is where one can start.
+    if _IBAN_START.search(text):
+        detectors.append(_ibans)
     if "." in text or ":" in text:
         detectors.append(_ips)
     if _DIGIT.search(text):

@@ -15,14 +15,37 @@ from .common import (
     Finding,
     starts,
 )
+from .phone_table import possible_international, possible_national
 
 # A run of digit groups; the card is the longest window of whole groups that passes the checks
 # ("order #67763483 3707 240862 41020" holds an Amex after an order number).
 # It opens with the digit and looks behind it (as the patterns below): re skips to digits in C.
 _DIGIT_RUN = re.compile(r"\d(?<![\w.,/-]\d)\d*(?:[ -]\d+)*(?![\w/-]|[.,]\d)")
-_CARD_PREFIX = re.compile(
-    r"4|5[1-5]|2(?:2[2-9]|[3-6]|7[01]|720)|3[47]|3(?:0[0-5]|[689])|6(?:011|5|4[4-9]|2)|35|5[06-9]|6"
+# Issuer prefixes (ISO/IEC 7812 ranges the brands publish) and the lengths each brand issues:
+# a number of the wrong length for its prefix is an order or tracking number that happens to
+# pass Luhn (one in ten does). Tried in order; the first prefix that matches decides.
+_CARD_BRANDS: tuple[tuple[re.Pattern[str], frozenset[int]], ...] = tuple(
+    (re.compile(prefix), frozenset(lengths))
+    for prefix, lengths in (
+        (r"4", (13, 16, 19)),  # Visa
+        (r"5[1-5]|2(?:2[2-9]|[3-6]|7[01]|720)", (16,)),  # Mastercard
+        (r"3[47]", (15,)),  # American Express
+        (r"220[0-4]", (16, 17, 18, 19)),  # Mir
+        (r"3(?:0[0-5]|09|[689])", (14, 15, 16, 17, 18, 19)),  # Diners Club
+        (r"35", (16, 17, 18, 19)),  # JCB
+        (r"6(?:011|5|4[4-9])", (16, 17, 18, 19)),  # Discover
+        (r"62", (16, 17, 18, 19)),  # UnionPay
+        (r"5[06-9]|6", tuple(range(13, 20))),  # Maestro and other 6-series issuers
+    )
 )
+
+
+def card_brand_ok(digits: str) -> bool:
+    """An issuer prefix and a length that issuer uses."""
+    for prefix, lengths in _CARD_BRANDS:
+        if prefix.match(digits):
+            return len(digits) in lengths
+    return False
 
 
 def luhn_ok(digits: str) -> bool:
@@ -47,7 +70,7 @@ def _cards(text: str) -> Iterator[Finding]:
         for i, j in windows:
             start, end = m.start() + groups[i].start(), m.start() + groups[j].end()
             digits = _NON_DIGIT.sub("", text[start:end])
-            if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn_ok(digits):
+            if 13 <= len(digits) <= 19 and card_brand_ok(digits) and luhn_ok(digits):
                 yield Finding("card", start, end, text[start:end])
                 break
 
@@ -98,13 +121,21 @@ def _ibans(text: str) -> Iterator[Finding]:
 # Patterns that start with a digit (not a look-behind) let re skip to the digits in C.
 _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
 _IPV6_GATE = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
-_VERSION_BEFORE = re.compile(r"(?i)\b(?:v|version|ver\.?|release|build|firmware)\s*$")
+# An IPv4-mapped tail (::ffff:192.0.2.1) is part of the IPv6 address.
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4}|:)?"
+    r"(?![\w:]|\.\d)"
+)
+# Four small numbers after these words are a version, not an address ("driver 3.19.4.75").
+_VERSION_BEFORE = re.compile(
+    r"(?i)\b(?:v|version|ver\.?|release|build|firmware|driver|kernel|bios|patch|update|"
+    r"(?:up|down)grade|(?:up|down)graded to|updated? to|rolled back to)\s*$"
+)
 
 
 def _ips(text: str) -> Iterator[Finding]:
     for m in _IPV4.finditer(text):
-        if _VERSION_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
+        if _VERSION_BEFORE.search(text[max(0, m.start() - 20) : m.start()]):
             continue
         try:
             ip = ipaddress.IPv4Address(m.group())
@@ -193,25 +224,63 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[Finding]:
         context = bool(_PHONE_CONTEXT.search(before) or _PHONE_AFTER.search(after))
         if shape == "weak" and not context:
             continue  # a bare run of digits is an order or account number unless said
-        national = len(_NON_DIGIT.sub("", cand))
-        # Shaped like a phone with a national length: the shape is the evidence (and asking
-        # libphonenumber region by region is most of the cost of redaction).
-        if (shape == "strong" and not intl and 9 <= national <= 12) or _is_phone(
-            cand, intl, regions
-        ):
-            yield Finding("phone", start, start + len(cand), cand)
+        # A number followed by another one ("+65 9722 1724 3) save", "... 24/7") is one
+        # run of groups: the longest run of whole groups that is a phone number is the number.
+        for part in _group_prefixes(cand):
+            if _phone_ok(part, shape, intl, regions):
+                yield Finding("phone", start, start + len(part), part)
+                break
+
+
+_LAST_GROUP = re.compile(r"\s+\d+$")
+
+
+def _group_prefixes(cand: str) -> Iterator[str]:
+    """``cand``, then ``cand`` less its last one or two space-separated groups."""
+    yield cand
+    for _ in range(2):
+        cut = _LAST_GROUP.search(cand)
+        if cut is None or _EXTENSION.search(cand):
+            return
+        cand = cand[: cut.start()]
+        if len(_NON_DIGIT.sub("", cand)) < 7:
+            return
+        yield cand
+
+
+def _phone_ok(cand: str, shape: str, intl: bool, regions: tuple[str, ...]) -> bool:
+    national = len(_NON_DIGIT.sub("", cand))
+    # Shaped like a phone with a national length: the shape is the evidence (and asking
+    # libphonenumber region by region is most of the cost of redaction).
+    if shape == "strong" and not intl and 9 <= national <= 12:
+        return True
+    return _is_phone(cand, intl, regions)
 
 
 @functools.lru_cache(maxsize=4096)
 def _is_phone(cand: str, intl: bool, regions: tuple[str, ...]) -> bool:
-    """libphonenumber's length rules: for the country a +/00 number names, else for any of
-    the workspace's regions (the caller has found a word like "call" or a phone's shape)."""
+    """libphonenumber's length rules (phone_table.py): for the country a +/00 number names,
+    else for any of the workspace's regions (the caller has found a word like "call" or a
+    phone's shape)."""
+    digits = _NON_DIGIT.sub("", _EXTENSION.sub("", cand))
+    if intl:
+        return possible_international(digits[2:] if cand.startswith("00") else digits)
+    unknown = []
+    for region in regions:
+        ok = possible_national(digits, region)
+        if ok:
+            return True
+        if ok is None:
+            unknown.append(region)
+    return bool(unknown) and _parsed_possible(cand, tuple(unknown))
+
+
+def _parsed_possible(cand: str, regions: tuple[str, ...]) -> bool:
+    """phonenumbers itself, for a region code its metadata does not know (a typo in the
+    workspace settings parses as no region: not a phone)."""
     import phonenumbers
 
     try:
-        if intl:
-            num = phonenumbers.parse("+" + cand[2:] if cand.startswith("00") else cand, None)
-            return bool(phonenumbers.is_possible_number(num))
         return any(
             phonenumbers.is_possible_number(phonenumbers.parse(cand, region)) for region in regions
         )

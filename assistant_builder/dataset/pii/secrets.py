@@ -19,9 +19,10 @@ from .common import (
     near,
 )
 
+# Letters and digits of any script ([^\W_]): internationalised addresses (RFC 6531,
+# "jürgen@müller-bau.de") are as personal as ASCII ones; punycode domains are plain ASCII.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
-    r"[A-Za-z]{2,24}(?![\w-])"
+    r"(?<![\w.%+-])[^\W_][\w.%+-]*@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])"
 )
 # scheme://user:password@host...: the whole URL goes (its host and path say where the password
 # opens a door).
@@ -53,16 +54,26 @@ _PREFIXED_KEY = re.compile(
     r"|(?:AC|SK)[a-f0-9]{32}"
     r"|key-[a-f0-9]{32}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|\d{8,10}:AA[A-Za-z0-9_-]{33}"  # Telegram bot token
+    r"|[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}"  # Discord bot token
+    r"|https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}"
+    r"|https://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,}"
+    r"|https://[\w.-]+\.webhook\.office\.com/\S{20,}"
     r")(?![\w-])"
 )
 # "api_key: abc...", "password=...", "Authorization: Bearer ...": the value is the secret.
 _ASSIGNED = re.compile(
-    r"(?i)\b(?:api[_ -]?key|apikey|secret(?:[_ -]?key)?|access[_ -]?(?:key|token)|auth[_ -]?token"
+    # The name may close an environment variable or a camelCase key: PGPASSWORD, dbPassword.
+    r"(?i)(?-i:(?<![a-z0-9])|(?<=[a-z])(?=[A-Z]))"
+    r"(?:api[_ -]?key|apikey|secret(?:[_ -]?(?:access[_ -]?)?key)?"
+    r"|access[_ -]?(?:key|token)|auth[_ -]?token"
     r"|token|passw(?:or)?d|pwd|client[_ -]?secret|private[_ -]?key|bearer)[\"']?"
-    r"(?:\s*(?:[:=]|is|was)\s*|\s+)[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
+    r"(?:\s*(?:[:=]|is|was)\s*|\s+)[\"'`]?([A-Za-z0-9*!@#$%^&~?+/][A-Za-z0-9_\-.+/=~!@#$%^&*?]{7,})"
+    r"|\s-p(['\"])([^'\"\s]{6,})\2"  # mysql -p'...'"
     r"|\bkey\s*[:=]\s*[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
 )
-_TOKEN = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9][A-Za-z0-9_\-+/=]{23,}(?![\w/+=-])")
+# "=" only as base64 padding: "request_id=SKU-2212-RED-XL" is a name and a value, not a token.
+_TOKEN = re.compile(r"(?<![\w/+.-])[A-Za-z0-9][A-Za-z0-9_\-+/]{23,}={0,2}(?![\w/+=-])")
 
 
 def shannon_bits(s: str) -> float:
@@ -87,7 +98,7 @@ def _is_high_entropy(tok: str) -> bool:
 # Gates start only where a token starts, so they scan a long text once instead of retrying at
 # every character.
 _LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+/=])[A-Za-z0-9_\-+/=]{16}")
-_SECRET_WORDS = ("key", "token", "secret", "passw", "pwd", "bearer")
+_SECRET_WORDS = ("key", "token", "secret", "passw", "pwd", "bearer", " -p'", ' -p"')
 # A whole word of 15 characters or more (the shortest key _PREFIXED_KEY takes has 15).
 _LONG_WORD = re.compile(r"\S{15,}")
 
@@ -108,20 +119,30 @@ def _secrets(text: str) -> Iterator[Finding]:
         for a, b in words:
             for m in _PREFIXED_KEY.finditer(text, a, b):
                 yield Finding("api_key", m.start(), m.end(), m.group())
-    for m in near(text, text.lower(), _SECRET_WORDS, _ASSIGNED):
-        g = 1 if m.group(1) else 2
-        val = m.group(g).rstrip(".,;:!?)\"'`")
-        # "the token is expired", "password reset": a word is not a secret.
-        if _LETTERS.fullmatch(val) or (val.islower() and "-" in val and val.isascii()):
-            continue
-        if _DIGIT.search(val) or len(val) >= 12:
-            yield Finding("api_key", m.start(g), m.start(g) + len(val), val)
+    yield from _assigned(text)
     for a, b in words if long_token else ():
         for m in _TOKEN.finditer(text, a, b):
             tok = m.group()
             before = text[max(0, m.start() - 30) : m.start()]
             if _is_high_entropy(tok) or _is_hex_secret(tok, before):
                 yield Finding("api_key", m.start(), m.end(), tok)
+
+
+def _assigned(text: str) -> Iterator[Finding]:
+    """The values after a secret's name ("password: ...", "Bearer ...")."""
+    for m in near(text, text.lower(), _SECRET_WORDS, _ASSIGNED):
+        g = next(i for i in (1, 3, 4) if m.group(i))
+        val = m.group(g).rstrip(".,;:!?)\"'`")
+        # "the token is expired", "password reset", "password: ********": not a secret. Words
+        # joined by dashes are one unless a digit is in them ("battery-staple-orbit43").
+        if _LETTERS.fullmatch(val) or sum(c.isalnum() for c in val) < 4:
+            continue
+        if val.islower() and "-" in val and val.isascii() and not _DIGIT.search(val):
+            continue
+        if val[0] == "/" and not _is_high_entropy(val):
+            continue  # "private key /etc/ssl/server.key": a path (base64 can open with "/")
+        if _DIGIT.search(val) or len(val) >= 12:
+            yield Finding("api_key", m.start(g), m.start(g) + len(val), val)
 
 
 # Hex that names something public: a checksum, a commit, or an OpenPGP key's fingerprint (FAQs
@@ -132,9 +153,12 @@ _HASH_WORDS = re.compile(
 
 
 def _is_hex_secret(tok: str, before: str) -> bool:
-    """32+ hex digits are a token unless the text says it is a checksum or commit id."""
+    """32+ hex digits are a token unless the text says it is a checksum or commit id. Exactly
+    40 is a SHA-1: the length of every git commit id pasted from a log ("HEAD is now at ..."),
+    a secret only where a word says so ("token: ...", found by _ASSIGNED)."""
     return (
         len(tok) >= 32
+        and len(tok) != 40
         and _HEX.fullmatch(tok) is not None
         and _HEX_LETTER.search(tok) is not None
         and _DIGIT.search(tok) is not None
@@ -142,7 +166,7 @@ def _is_hex_secret(tok: str, before: str) -> bool:
     )
 
 
-_LOCAL_PART = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+_LOCAL_PUNCT = frozenset("._%+-")
 
 
 def _emails(text: str) -> Iterator[Finding]:
@@ -152,7 +176,7 @@ def _emails(text: str) -> Iterator[Finding]:
     at = text.find("@")
     while at >= 0:
         i = at
-        while i > end and text[i - 1] in _LOCAL_PART:
+        while i > end and (text[i - 1].isalnum() or text[i - 1] in _LOCAL_PUNCT):
             i -= 1
         m = _EMAIL.match(text, i) if i > end or end == 0 else None
         if m:
