@@ -1,7 +1,9 @@
-"""Single-stream decode speed: one question at a time, the Engine's old path vs its fast path.
+"""Single-stream decode speed: one question at a time, the Engine's paths and serve's paths.
 
     python benchmarks/single_stream.py [--repeats 5] [--max-new-tokens 64] [--questions 2]
                                        [--check 8] [--adapter DIR] [--serve]
+                                       [--paths generate,fast,serve:model,serve:fp32,...]
+                                       [--quality N]
 
 The product's Engine (assistant_builder.models.engine) on the default model with a LoRA adapter
 (a random r=16 all-linear one with non-zero B unless ``--adapter``), answering as tuned,
@@ -13,15 +15,23 @@ one process, alternating (the order rotates every repeat):
 - fast: the loop of assistant_builder/models/decode.py with its default decode threads (1)
 - fast, 2 threads: the same loop with ``ASSISTANT_BUILDER_DECODE_THREADS=2`` (torch's default
   here), to show what the thread setting is worth on its own
-- (``--serve``) serve's batcher with one request: the adapter merged into the weights, own
-  decode loop, DynamicCache (the ``serve`` path)
+- serve:model: serve's batcher with one request, the adapter merged into the weights, the
+  model's own forward with a DynamicCache (serve before the hand-written step)
+- serve:fp32 / serve:int8: the same batcher with the hand-written Llama step
+  (assistant_builder/models/cpu/llama_step.py) over fp32 or int8 weights; a ``:2`` suffix runs
+  it with 2 decode threads instead of 1
 
-Per path: time to first token (TTFT, from the call to the first text piece), tokens/s over the
-whole answer including the prompt (as llama.cpp reports it), and CPU seconds per generated token
-(``time.process_time``, all threads; affected less than wall time by other jobs on the
-machine). Medians over ``--repeats`` x ``--questions`` answers. ``--check N`` first answers N
-golden questions (benchmarks/golden/cloudnote.jsonl) with both Engine paths, up to
-``--max-new-tokens``, and counts identical answers token for token.
+``--serve`` adds serve:model, serve:fp32 and serve:int8 to the default paths; ``--paths`` names
+them exactly. Per path: time to first token (TTFT, from the call to the first text piece),
+tokens/s over the whole answer including the prompt (as llama.cpp reports it), and CPU seconds
+per generated token (``time.process_time``, all threads; affected less than wall time by other
+jobs on the machine). Medians over ``--repeats`` x ``--questions`` answers. ``--check N`` first
+answers N golden questions (benchmarks/golden/cloudnote.jsonl) with both Engine paths, up to
+``--max-new-tokens``, and counts identical answers token for token. ``--quality N`` answers the
+first N golden questions of benchmarks/golden/cloudnote.jsonl and of
+../shared/samples/homebrew_faq_md/golden.jsonl (when present) through serve:model, serve:fp32
+and serve:int8 (up to ``--max-new-tokens``), counts answers identical to serve:model's and
+gives each path's mean ROUGE-L against the references.
 Writes benchmarks/out/single_stream.json.
 """
 
@@ -75,6 +85,50 @@ def engine_once(engine: Any, rec: Recorder, mode: str, q: str, settings: Any) ->
     return {"ttft": (first or t0 + wall) - t0, "wall": wall, "cpu": cpu, "tokens": n}
 
 
+SERVE_PATHS = ["serve:model", "serve:fp32", "serve:int8"]
+GOLDEN = [
+    ROOT / "benchmarks" / "golden" / "cloudnote.jsonl",
+    ROOT.parent / "shared" / "samples" / "homebrew_faq_md" / "golden.jsonl",
+]
+
+
+def use_path(batcher: Any, steps: dict[str, Any], mode: str) -> None:
+    """Point serve's backend at the path ``mode`` names (serve:WEIGHTS[:THREADS])."""
+    parts = mode.split(":")
+    batcher.backend.step = steps.get(parts[1])
+    os.environ["ASSISTANT_BUILDER_DECODE_THREADS"] = parts[2] if len(parts) > 2 else "1"
+
+
+def serve_answer(batcher: Any, q: str, max_tokens: int) -> str:
+    return str(serve_once(batcher, q, max_tokens)["text"])
+
+
+def quality(batcher: Any, steps: dict[str, Any], n: int, max_tokens: int) -> dict[str, Any]:
+    """Golden questions through serve's paths: answers identical to serve:model's, ROUGE-L."""
+    from assistant_builder.metrics import rouge_l
+
+    rows = [
+        json.loads(line)
+        for path in GOLDEN
+        if path.is_file()
+        for line in path.read_text().splitlines()[:n]
+    ]
+    out: dict[str, Any] = {"questions": len(rows), "files": [str(p) for p in GOLDEN if p.is_file()]}
+    answers = {}
+    for mode in SERVE_PATHS:
+        use_path(batcher, steps, mode)
+        answers[mode] = [serve_answer(batcher, r["question"], max_tokens) for r in rows]
+        scores = [rouge_l(a, r["reference"]) for a, r in zip(answers[mode], rows, strict=True)]
+        same = sum(a == b for a, b in zip(answers[mode], answers["serve:model"], strict=True))
+        out[mode] = {"rouge_l": round(statistics.mean(scores), 4), "identical_to_model": same}
+    out["differ"] = [
+        {"question": r["question"], **{m: answers[m][i] for m in SERVE_PATHS}}
+        for i, r in enumerate(rows)
+        if len({answers[m][i] for m in SERVE_PATHS}) > 1
+    ]
+    return out
+
+
 def serve_once(batcher: Any, q: str, max_tokens: int) -> dict[str, Any]:
     import threading
 
@@ -99,7 +153,8 @@ def serve_once(batcher: Any, q: str, max_tokens: int) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     info = seen["info"]
     n = info["completion_tokens"] + (1 if info["finish_reason"] == "stop" else 0)
-    return {"ttft": seen.get("first", t0 + wall) - t0, "wall": wall, "cpu": cpu, "tokens": n}
+    first = seen.get("first", t0 + wall) - t0
+    return {"ttft": first, "wall": wall, "cpu": cpu, "tokens": n, "text": info["text"]}
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -136,63 +191,10 @@ def check(engine: Any, n: int, settings: Any) -> dict[str, Any]:
     return {"questions": len(qs), "identical": sum(same), "differ": differ}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--questions", type=int, default=2)
-    p.add_argument("--check", type=int, default=8)
-    p.add_argument("--adapter", type=Path)
-    p.add_argument("--serve", action="store_true")
-    args = p.parse_args(argv)
-
-    from assistant_builder.models.engine import Engine, GenSettings
-
-    record = start_record()
-    adapter = args.adapter or OUT / "gen-random-adapter"
-    if not (adapter / "adapter_config.json").is_file():
-        random_adapter(adapter)
-    engine = Engine("default", adapter)
-    rec = Recorder(engine)
-    settings = GenSettings(max_new_tokens=args.max_new_tokens, batch_size=1)
-    modes = ["generate", "fast", "fast, 2 threads"]
-    batcher = None
-    if args.serve:
-        from assistant_builder.serve.backend import TransformersBackend
-        from assistant_builder.serve.batcher import Batcher
-
-        batcher = Batcher(TransformersBackend("default", adapter), max_batch=16).start()
-        modes.append("serve")
-    if args.check:
-        record["check"] = check(engine, args.check, settings)
-    for mode in modes:  # warm-up: first calls allocate and fill caches
-        if mode == "serve":
-            serve_once(batcher, "Hello", 4)
-        else:
-            engine_once(engine, rec, mode, "Hello", GenSettings(max_new_tokens=4))
-    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    for rep in range(args.repeats):
-        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
-        for q in QUESTIONS[: args.questions]:
-            for mode in order:
-                if mode == "serve":
-                    rows[mode].append(serve_once(batcher, q, args.max_new_tokens))
-                else:
-                    rows[mode].append(engine_once(engine, rec, mode, q, settings))
-        print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr, flush=True)
-    if batcher is not None:
-        batcher.stop()
-    record["paths"] = {m: summary(r) for m, r in rows.items()}
-    record["raw"] = rows
-    base = record["paths"]["generate"]
-    for s in record["paths"].values():
-        s["speedup"] = round(s["tokens_per_s_median"] / base["tokens_per_s_median"], 2)
-        s["cpu_ratio"] = round(base["cpu_ms_per_token_median"] / s["cpu_ms_per_token_median"], 2)
-    record["args"] = vars(args) | {"adapter": str(args.adapter or "random LoRA r=16")}
-    path = finish_record(record, "single_stream")
+def report(record: dict[str, Any], modes: list[str], args: Any, path: Path) -> None:
     print(
         table(
-            ["path", "TTFT s", "tokens/s", "CPU ms/token", "vs generate (tokens/s)", "(CPU)"],
+            ["path", "TTFT s", "tokens/s", "CPU ms/token", f"vs {modes[0]} (tokens/s)", "(CPU)"],
             [
                 [
                     m,
@@ -209,7 +211,90 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         c = record["check"]
         print(f"golden questions identical (generate vs fast): {c['identical']}/{c['questions']}")
+    if args.quality:
+        qd = record["quality"]
+        for m in SERVE_PATHS:
+            print(
+                f"golden ({qd['questions']} questions) {m}: ROUGE-L {qd[m]['rouge_l']}, "
+                f"identical to serve:model {qd[m]['identical_to_model']}/{qd['questions']}"
+            )
     print(f"load: {record['uptime_before']} -> {record['uptime_after']}; {path}")
+
+
+def build(args: Any, modes: list[str], adapter: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The Engine (for its paths and --check) and serve's batcher with the two steps."""
+    from assistant_builder.models.engine import Engine
+
+    engine, rec, batcher, steps = None, None, None, {}
+    if args.check or any(not m.startswith("serve") for m in modes):
+        engine = Engine("default", adapter)
+        rec = Recorder(engine)
+    if args.quality or any(m.startswith("serve") for m in modes):
+        from assistant_builder.models.cpu.llama_step import LlamaStep
+        from assistant_builder.serve.backend import TransformersBackend
+        from assistant_builder.serve.batcher import Batcher
+
+        backend = TransformersBackend("default", adapter, single="model")
+        steps = {w: LlamaStep(backend.model, weights=w, capacity=512) for w in ("fp32", "int8")}
+        batcher = Batcher(backend, max_batch=16).start()
+    return engine, rec, batcher, steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--questions", type=int, default=2)
+    p.add_argument("--check", type=int, default=8)
+    p.add_argument("--adapter", type=Path)
+    p.add_argument("--serve", action="store_true")
+    p.add_argument("--paths", help="comma-separated paths to time (see above)")
+    p.add_argument("--quality", type=int, default=0, metavar="N")
+    args = p.parse_args(argv)
+    modes = ["generate", "fast", "fast, 2 threads"] + (SERVE_PATHS if args.serve else [])
+    if args.paths:
+        modes = [m.strip() for m in args.paths.split(",") if m.strip()]
+
+    from assistant_builder.models.engine import GenSettings
+
+    record = start_record()
+    adapter = args.adapter or OUT / "gen-random-adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        random_adapter(adapter)
+    engine, rec, batcher, steps = build(args, modes, adapter)
+    settings = GenSettings(max_new_tokens=args.max_new_tokens, batch_size=1)
+    if args.check:
+        record["check"] = check(engine, args.check, settings)
+    if args.quality:
+        record["quality"] = quality(batcher, steps, args.quality, args.max_new_tokens)
+    for mode in modes:  # warm-up: first calls allocate and fill caches
+        if mode.startswith("serve"):
+            use_path(batcher, steps, mode)
+            serve_once(batcher, "Hello", 4)
+        else:
+            engine_once(engine, rec, mode, "Hello", GenSettings(max_new_tokens=4))
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for rep in range(args.repeats):
+        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
+        for q in QUESTIONS[: args.questions]:
+            for mode in order:
+                if mode.startswith("serve"):
+                    use_path(batcher, steps, mode)
+                    rows[mode].append(serve_once(batcher, q, args.max_new_tokens))
+                else:
+                    rows[mode].append(engine_once(engine, rec, mode, q, settings))
+        print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr, flush=True)
+    if batcher is not None:
+        batcher.stop()
+    record["paths"] = {m: summary(r) for m, r in rows.items()}
+    record["raw"] = rows
+    base = record["paths"][modes[0]]
+    for s in record["paths"].values():
+        s["speedup"] = round(s["tokens_per_s_median"] / base["tokens_per_s_median"], 2)
+        s["cpu_ratio"] = round(base["cpu_ms_per_token_median"] / s["cpu_ms_per_token_median"], 2)
+    record["args"] = vars(args) | {"adapter": str(args.adapter or "random LoRA r=16")}
+    path = finish_record(record, "single_stream")
+    report(record, modes, args, path)
     return 0
 
 

@@ -41,6 +41,14 @@ def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
         "needs llama-cpp-python)",
     )
     sp.add_argument(
+        "--single-stream",
+        choices=["fp32", "int8", "model"],
+        default="fp32",
+        help="how a request decoded alone runs (transformers backend): fp32 (default; a "
+        "hand-written Llama step, same answers as the model's forward, faster), int8 (int8 "
+        "weights: faster still, answers may change) or model (the model's own forward)",
+    )
+    sp.add_argument(
         "--max-batch", type=int, default=16, metavar="N", help="requests decoded together (16)"
     )
     sp.add_argument(
@@ -90,6 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         keep_days=args.keep_days or None,
         backend=args.backend,
         max_batch=args.max_batch,
+        single=args.single_stream,
         context=args.context,
         retrieval=args.retrieval,
         sources_footer=args.sources_footer,

@@ -2,6 +2,9 @@
 
 A server answers as one adapter only, so folding it into the weights once (``merge_and_unload``)
 removes the LoRA work from every decode step; the batcher then drives the forward pass itself.
+A request decoded alone runs through a hand-written step for Llama-architecture models
+(:mod:`assistant_builder.models.cpu.llama_step`: fewer operations per token, optionally int8
+weights) when the model is one it can run on the CPU; batches use the model's own forward.
 
 Conversations are fitted into the context window here: the system prompt and the newest user
 message are always kept, earlier turns are dropped oldest first (a user turn together with the
@@ -17,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.serve.requests import DEFAULT_MAX_TOKENS, RequestError
+
+# How a request decoded alone runs: the model's own forward, or the hand-written Llama step
+# (assistant_builder/models/cpu/llama_step.py) with fp32 or int8 weights.
+SINGLE = ("model", "fp32", "int8")
+DEFAULT_SINGLE = "fp32"
 
 
 @dataclass
@@ -66,7 +74,13 @@ class TransformersBackend:
 
     name = "transformers"
 
-    def __init__(self, base_model: str, adapter_dir: Path | None, n_ctx: int | None = None):
+    def __init__(
+        self,
+        base_model: str,
+        adapter_dir: Path | None,
+        n_ctx: int | None = None,
+        single: str = DEFAULT_SINGLE,
+    ):
         import torch
 
         from assistant_builder.models.loading import load_model, load_tokenizer
@@ -92,6 +106,36 @@ class TransformersBackend:
         # fast tokenizer raises "Already borrowed" when used from two threads at once.
         self._tok_lock = threading.Lock()
         self._threads = torch.get_num_threads()  # torch's own setting, for prefills and batches
+        self.step = self._single_step(single)
+
+    def _single_step(self, single: str) -> Any:
+        """The hand-written decode step for a request decoded alone, or None (the model's own
+        forward) when ``single`` is "model" or the model is not one it can run."""
+        from assistant_builder.models.cpu import llama_step
+
+        if single not in SINGLE:
+            raise ValueError(f"single-stream decode must be one of {', '.join(SINGLE)}")
+        if single == "model" or llama_step.unsupported(self.model):
+            return None
+        return llama_step.LlamaStep(self.model, weights=single, capacity=512)
+
+    def step_start(self, prompt_ids: list[int]) -> Any:
+        """Logits (1-D) after a prompt, through the hand-written step (torch's threads)."""
+        self._set_threads(self._threads)
+        return self.step.start(prompt_ids)
+
+    def step_next(self, token: int) -> Any:
+        """Logits (1-D) after one more token, with the decode threads of one row."""
+        from assistant_builder.models.decode import decode_threads
+
+        self._set_threads(decode_threads() or self._threads)
+        return self.step.step(token)
+
+    def _set_threads(self, n: int) -> None:
+        import torch
+
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
 
     def _end_token_ids(self) -> set[int]:
         tok = self.tokenizer
@@ -123,8 +167,6 @@ class TransformersBackend:
 
     def forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
         """Logits of the last position of each row (the KV cache grows in place)."""
-        import torch
-
         from assistant_builder.models.decode import decode_threads
 
         # One row, one token: a step of tiny operations, faster with fewer threads on CPU
@@ -132,9 +174,7 @@ class TransformersBackend:
         # setting back. The batcher's thread is the only one running the model, so the
         # process-wide setting changes only when the kind of step changes.
         one = tuple(input_ids.shape) == (1, 1) and self.device == "cpu"
-        want = (decode_threads() or self._threads) if one else self._threads
-        if want != torch.get_num_threads():
-            torch.set_num_threads(want)
+        self._set_threads((decode_threads() or self._threads) if one else self._threads)
         out = self.model(
             input_ids=input_ids,
             attention_mask=mask,

@@ -9,7 +9,10 @@ client goes away (:meth:`Job.cancel`), so an abandoned stream costs at most one 
 
 Per step a 135M model's forward pass on CPU costs about the same for 1 row as for 16 (it is
 bound by per-layer overhead and weight reads, not arithmetic), which is where the throughput of
-concurrent clients comes from (benchmarks/serve_load.py).
+concurrent clients comes from (benchmarks/serve_load.py). A request with nothing else waiting
+runs through the backend's hand-written step when it has one (cheaper per token for one row);
+when another request arrives meanwhile, its cache is handed to the batched loop and the
+newcomer joins as above.
 """
 
 from __future__ import annotations
@@ -200,8 +203,14 @@ class Batcher:
         """Decode until every row is done; late arrivals join. False when asked to stop."""
         import torch
 
-        rows = [Row(j, self.backend.decode) for j in jobs]
-        logits, mask, pos, cache = self._prefill(rows)
+        if len(jobs) == 1 and getattr(self.backend, "step", None) is not None:
+            state = self._decode_alone(Row(jobs[0], self.backend.decode))
+            if state is None:
+                return True
+            rows, (logits, mask, pos, cache) = state[0], state[1:]
+        else:
+            rows = [Row(j, self.backend.decode) for j in jobs]
+            logits, mask, pos, cache = self._prefill(rows)
         running = True
         while rows:
             tokens = [r.choose(logits[i]) for i, r in enumerate(rows)]
@@ -231,6 +240,30 @@ class Batcher:
             pos = pos + 1
             self.steps += 1
         return running
+
+    def _decode_alone(self, row: Row) -> tuple[list[Row], Any, Any, Any, Any] | None:
+        """One request with nothing else waiting: the backend's hand-written step, which has no
+        batching but costs less per token. When another request arrives meanwhile, the state
+        so far is handed to the batched loop (rows, logits, mask, positions, cache) and the
+        newcomer joins there; None when the request finished here."""
+        import torch
+
+        logits = self.backend.step_start(row.job.prompt_ids)
+        while True:
+            token = row.choose(logits)
+            if row.job.cancelled.is_set():
+                row.cancel()
+                return None
+            if row.advance(token, self.backend.end_ids) is not None:
+                return None
+            logits = self.backend.step_next(token)
+            self.steps += 1
+            if not self.pending.empty():
+                n = self.backend.step.length
+                dev = logits.device
+                mask = torch.ones((1, n), dtype=torch.long, device=dev)
+                pos = torch.full((1, 1), n, dtype=torch.long, device=dev)
+                return [row], logits[None], mask, pos, self.backend.step.transformers_cache()
 
     def _join(
         self, rows: list[Row], tokens: list[int], mask: Any, pos: Any, cache: Any, late: list[Job]

@@ -32,6 +32,7 @@ class ServeOptions:
     keep_days: int | None = 90
     backend: str = "transformers"
     max_batch: int = 16
+    single: str = "fp32"  # a request decoded alone: hand-written step (fp32/int8) or "model"
     context: int | None = None  # tokens; default: the model's own window
     retrieval: bool = False  # ground each answer in the workspace's retrieval index
     sources_footer: bool = False  # with retrieval: "Sources: file:lines" after each answer
@@ -87,7 +88,7 @@ def load_engine(ws: Any, run_id: str, opts: ServeOptions) -> Any:
     from assistant_builder.serve.backend import TransformersBackend
     from assistant_builder.serve.batcher import Batcher
 
-    backend = TransformersBackend(run.base_model(), run.adapter_dir, opts.context)
+    backend = TransformersBackend(run.base_model(), run.adapter_dir, opts.context, opts.single)
     return Batcher(backend, max_batch=opts.max_batch).start()
 
 

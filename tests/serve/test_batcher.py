@@ -107,3 +107,30 @@ def test_held_back_is_a_stop_prefix() -> None:
     assert _held_back("hello wor", ["world"]) == 3
     assert _held_back("hello", ["xyz"]) == 0
     assert _held_back("ab", ["abc", "b!"]) == 2
+
+
+def test_a_request_alone_uses_the_step_and_hands_over_when_another_arrives(
+    tiny_base_and_adapter, backend
+) -> None:
+    """The hand-written step (fp32, the default) answers a lone request exactly like the
+    model's own forward; a request arriving meanwhile joins, and both answers stay the same."""
+    from assistant_builder.serve.backend import TransformersBackend
+
+    base, adapter = tiny_base_and_adapter
+    plain = TransformersBackend(str(base), adapter, single="model")
+    assert backend.step is not None and plain.step is None
+    assert [alone(backend, q, 12) for q in QUESTIONS] == [alone(plain, q, 12) for q in QUESTIONS]
+    expected = [alone(plain, q, 20) for q in QUESTIONS[:2]]
+    batcher = Batcher(backend, max_batch=8).start()
+    try:
+        first, first_out = job(backend, QUESTIONS[0], 20)
+        batcher.submit(first)
+        while not first_out.pieces:
+            time.sleep(0.001)
+        second, second_out = job(backend, QUESTIONS[1], 20)
+        batcher.submit(second)
+        assert first_out.done.wait(60) and second_out.done.wait(60)
+        assert [first_out.info["text"], second_out.info["text"]] == expected
+        assert batcher.joined == 1
+    finally:
+        batcher.stop()
