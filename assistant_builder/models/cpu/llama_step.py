@@ -124,6 +124,8 @@ class LlamaStep:
             1.0 / math.sqrt(self.head_dim)
         )
         self.length = 0
+        self.k: Any = None  # (layers, kv heads, capacity, head dim), filled by _alloc
+        self.v: Any = None
         self._alloc(capacity)
 
     def _alloc(self, capacity: int) -> None:
