@@ -3,7 +3,7 @@
     python benchmarks/single_stream.py [--repeats 5] [--max-new-tokens 64] [--questions 2]
                                        [--check 8] [--adapter DIR] [--serve]
                                        [--paths generate,fast,serve:model,serve:fp32,...]
-                                       [--quality N]
+                                       [--quality N] [--golden FILE.jsonl ...]
 
 The product's Engine (assistant_builder.models.engine) on the default model with a LoRA adapter
 (a random r=16 all-linear one with non-zero B unless ``--adapter``), answering as tuned,
@@ -28,10 +28,10 @@ per generated token (``time.process_time``, all threads; affected less than wall
 jobs on the machine). Medians over ``--repeats`` x ``--questions`` answers. ``--check N`` first
 answers N golden questions (benchmarks/golden/cloudnote.jsonl) with both Engine paths, up to
 ``--max-new-tokens``, and counts identical answers token for token. ``--quality N`` answers the
-first N golden questions of benchmarks/golden/cloudnote.jsonl and of
-../shared/samples/homebrew_faq_md/golden.jsonl (when present) through serve:model, serve:fp32
-and serve:int8 (up to ``--max-new-tokens``), counts answers identical to serve:model's and
-gives each path's mean ROUGE-L against the references.
+first N golden questions of each ``--golden`` file (default: benchmarks/golden/cloudnote.jsonl
+and ../shared/samples/homebrew_faq_md/golden.jsonl next to the checkout, when present) through
+serve:model, serve:fp32 and serve:int8 (up to ``--max-new-tokens``), counts answers identical
+to serve:model's and gives each path's mean ROUGE-L against the references.
 Writes benchmarks/out/single_stream.json.
 """
 
@@ -103,17 +103,15 @@ def serve_answer(batcher: Any, q: str, max_tokens: int) -> str:
     return str(serve_once(batcher, q, max_tokens)["text"])
 
 
-def quality(batcher: Any, steps: dict[str, Any], n: int, max_tokens: int) -> dict[str, Any]:
+def quality(
+    batcher: Any, steps: dict[str, Any], files: list[Path], n: int, max_tokens: int
+) -> dict[str, Any]:
     """Golden questions through serve's paths: answers identical to serve:model's, ROUGE-L."""
     from assistant_builder.metrics import rouge_l
 
-    rows = [
-        json.loads(line)
-        for path in GOLDEN
-        if path.is_file()
-        for line in path.read_text().splitlines()[:n]
-    ]
-    out: dict[str, Any] = {"questions": len(rows), "files": [str(p) for p in GOLDEN if p.is_file()]}
+    files = [f for f in files if f.is_file()]
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines()[:n]]
+    out: dict[str, Any] = {"questions": len(rows), "files": [str(f) for f in files]}
     answers = {}
     for mode in SERVE_PATHS:
         use_path(batcher, steps, mode)
@@ -250,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--serve", action="store_true")
     p.add_argument("--paths", help="comma-separated paths to time (see above)")
     p.add_argument("--quality", type=int, default=0, metavar="N")
+    p.add_argument("--golden", type=Path, action="append", help="golden JSONL for --quality")
     args = p.parse_args(argv)
     modes = ["generate", "fast", "fast, 2 threads"] + (SERVE_PATHS if args.serve else [])
     if args.paths:
@@ -266,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         record["check"] = check(engine, args.check, settings)
     if args.quality:
-        record["quality"] = quality(batcher, steps, args.quality, args.max_new_tokens)
+        record["quality"] = quality(
+            batcher, steps, args.golden or GOLDEN, args.quality, args.max_new_tokens
+        )
     for mode in modes:  # warm-up: first calls allocate and fill caches
         if mode.startswith("serve"):
             use_path(batcher, steps, mode)
