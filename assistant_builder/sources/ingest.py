@@ -73,7 +73,8 @@ def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
     that cannot be listed is reported as skipped with the reason, never silently left out."""
     for p in paths:
         if not p.exists():
-            raise UserError(f"{printable(str(p))}: no such file or folder")
+            what = "broken or looping link" if p.is_symlink() else "no such file or folder"
+            raise UserError(f"{printable(str(p))}: {what}")
         if not p.is_dir():
             yield p
             continue
@@ -86,9 +87,14 @@ def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
 
         for folder, dirs, names in os.walk(p, onerror=unreadable):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for d in dirs:  # os.walk does not follow them (a loop would never end): say so
+                if (Path(folder) / d).is_symlink():
+                    reason = "link to a folder: not followed (name the folder itself)"
+                    report.skipped.append({"path": str(Path(folder) / d), "reason": reason})
             found.extend(Path(folder) / n for n in names if not n.startswith("."))
         for f in sorted(found):
             if not f.is_file():
+                report.skipped.append({"path": str(f), "reason": _not_a_file(f)})
                 continue
             if f.name.lower() in METADATA_NAMES:
                 report.skipped.append({"path": str(f), "reason": "folder metadata, not content"})
@@ -98,6 +104,14 @@ def iter_files(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
                 report.skipped.append({"path": str(f), "reason": reason})
                 continue
             yield f
+
+
+def _not_a_file(f: Path) -> str:
+    if f.is_symlink():
+        return "broken or looping link: it points to nothing readable"
+    if not f.exists():
+        return "vanished before it could be read"
+    return "not a regular file (a pipe, socket or device): not read"
 
 
 def load_index(ws: Workspace) -> dict[str, Any]:
@@ -145,8 +159,9 @@ def _ingest_one(ws: Workspace, f: Path, index: dict[str, Any], report: IngestRep
     # Markdown, "faq.export" may be JSON) and raises IngestError for what it cannot read.
     key = str(f.resolve())
     try:
-        digest = sha256_file(f)
+        # Parsed first: it refuses what is not a regular file (reading a pipe never ends).
         result = parse_file(f, display_path=str(f))
+        digest = sha256_file(f)
     except IngestError as e:
         entry: dict[str, Any] = {"path": str(f), "reason": e.reason}
         if e.line is not None:
@@ -159,6 +174,7 @@ def _ingest_one(ws: Workspace, f: Path, index: dict[str, Any], report: IngestRep
     report.skipped.extend(s.to_dict() for s in result.skipped)
     if result.encoding_note:
         report.warnings.append({"path": str(f), "reason": result.encoding_note})
+    report.warnings.extend({**n.to_dict(), "path": str(f)} for n in result.notes)
     rows = [p.to_dict() for p in result.pairs] + [s.to_dict() for s in result.sections]
     rows += [c.to_dict() for c in result.conversations]
     for r in rows:

@@ -47,7 +47,8 @@ def parse_file(path: Path, display_path: str | None = None) -> ParseResult:
         from .pdf import parse_pdf
 
         faq = bool(re.search(r"faq|q-?and-?a|qna", path.stem, re.IGNORECASE))
-        return _guarded(lambda: parse_pdf(data, display, faq_hint=faq), display, "pdf")
+        pdf = _guarded(lambda: parse_pdf(data, display, faq_hint=faq), display, "pdf")
+        return _scrubbed(pdf, display)
     kind = textio.binary_kind(data)
     if kind is not None:
         raise IngestError(display, f"not a text file: looks like {kind}")
@@ -59,9 +60,58 @@ def parse_file(path: Path, display_path: str | None = None) -> ParseResult:
     text, encoding = textio.decode(data, display)
     fmt = detect_format(path, text[:16384])
     faq_hint = bool(re.search(r"faq|q-?and-?a|qna", path.stem, re.IGNORECASE))
-    result = _guarded(lambda: parse_text(text, fmt, display, faq_hint=faq_hint), display, fmt)
+    parsed = _guarded(lambda: parse_text(text, fmt, display, faq_hint=faq_hint), display, fmt)
+    result = _scrubbed(parsed, display)
     if "(" in encoding and "BOM" not in encoding:  # guessed or repaired: say so
         result.encoding_note = f"decoded as {encoding}; check its text"
+    return result
+
+
+# Terminal escape sequences and control characters are never content: in a training row they
+# teach the model to emit them, and in a terminal they can repaint the screen. Tab and newline
+# stay; U+FFFD stays too, as the visible mark of a repaired byte.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])?")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def _clean(text: str) -> tuple[str, int]:
+    if not _CONTROLS.search(text):
+        return text, 0
+    out = _CONTROLS.sub("", _ESCAPES.sub("", text))
+    return out, len(text) - len(out)
+
+
+def _scrubbed(result: ParseResult, display: str) -> ParseResult:
+    """Control characters removed from every extracted text; a note says how many went."""
+    removed = 0
+    first: int | None = None
+
+    def clean(text: str, line: int | None) -> str:
+        nonlocal removed, first
+        out, n = _clean(text)
+        if n:
+            removed += n
+            first = line if first is None else first
+        return out
+
+    for p in result.pairs:
+        p.question = clean(p.question, p.line_start)
+        p.answer = clean(p.answer, p.line_start)
+        p.variants = [clean(v, p.line_start) for v in p.variants]
+    for s in result.sections:
+        s.text = clean(s.text, s.line_start)
+        s.heading_path = [clean(h, s.line_start) for h in s.heading_path]
+    for c in result.conversations:
+        for t in c.turns:
+            t["content"] = clean(t["content"], c.line_start)
+    if removed:
+        reason = f"{removed} control character(s) (terminal escapes, NUL...) removed from the text"
+        result.notes.append(Skipped(display, reason, first))
+        kept = [p for p in result.pairs if p.question.strip() and p.answer.strip()]
+        for p in result.pairs:
+            if not (p.question.strip() and p.answer.strip()):
+                result.skipped.append(Skipped(display, "only control characters", p.line_start))
+        result.pairs = kept
     return result
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .transcripts import Turn, role_of
+from .transcripts import Turn, attachment_count, role_of
 
 ZENDESK_ROLES = {"end-user": "user", "end_user": "user", "agent": "assistant", "admin": "assistant"}
 
@@ -47,8 +47,11 @@ def zendesk_tickets(doc: Any) -> list[tuple[str, list[Turn]]]:
     top_users = doc.get("users") if isinstance(doc, dict) else None
     out = []
     for i, t in enumerate(tickets):
-        users = {u.get("id"): u.get("role") for u in (t.get("users") or top_users or [])
-                 if isinstance(u, dict)}  # fmt: skip
+        listed = t.get("users") or top_users or []
+        listed = [listed] if isinstance(listed, dict) else listed
+        # A user without a role says nothing about the side: the requester rule decides.
+        users = {u.get("id"): u.get("role") for u in listed
+                 if isinstance(u, dict) and u.get("role")}  # fmt: skip
         ticket = _dict(t.get("ticket")) or t
         requester = ticket.get("requester_id")
         conv_id = str(ticket.get("id") or t.get("ticket_id") or f"ticket-{i + 1}")
@@ -76,7 +79,7 @@ def _zendesk_turn(c: dict[str, Any], users: dict[Any, Any], requester: Any) -> T
     else:
         role = "(author unknown: export has neither users nor requester_id)"
     body = c.get("body") or c.get("plain_body") or c.get("html_body") or ""
-    return Turn(role, body, attachments=len(c.get("attachments") or []))
+    return Turn(role, body, attachments=attachment_count(c.get("attachments")))
 
 
 def intercom_conversations(doc: Any) -> list[tuple[str, list[Turn]]]:
@@ -108,4 +111,4 @@ def _intercom_turn(part: dict[str, Any], ptype: str) -> Turn:
         role = "bot"
     else:
         role = role_of(author.get("type"))
-    return Turn(role, part.get("body") or "", attachments=len(part.get("attachments") or []))
+    return Turn(role, part.get("body") or "", attachments=attachment_count(part.get("attachments")))

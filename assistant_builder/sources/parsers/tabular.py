@@ -99,7 +99,8 @@ def read_rows(text: str, delim: str, source: str) -> tuple[list[_Row], list[Skip
             first, last = start + prev + 1, start + reader.line_num
             prev = reader.line_num
             if last - first + 1 > _MAX_ROW_LINES or (
-                last >= len(lines) and last > first + 3 and _stray_quote(lines, first - 1)
+                # At the end of the file even a two-line "cell" is a quote never closed.
+                last >= len(lines) and last > first and _stray_quote(lines, first - 1)
             ):
                 skipped.append(
                     Skipped(source, "unbalanced quote: row skipped, rest of file read again", first)
@@ -180,6 +181,7 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
         else None
     )
     groups: dict[str, _Group] = {}
+    joined: list[int] = []  # rows with more cells than the header, the extra ones kept
     for r in rows[1:] if has_header else rows:
         cells = r.cells
         # Merged exports repeat the header mid-file: not data, not an error.
@@ -198,6 +200,9 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
                 )
             )
             continue
+        cells = _rejoined(cells, header, acol, delim)
+        if cells is not r.cells:
+            joined.append(r.line_start)
         question = _cell(cells[qcol])
         answer = _cell(cells[acol])
         if not question:
@@ -219,6 +224,13 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
                 g.questions.append(q)
         g.lines.append(r.line_start)
         g.line_end = max(g.line_end, r.line_end)
+    if joined:
+        lines = ", ".join(map(str, joined[:8])) + (", ..." if len(joined) > 8 else "")
+        reason = (
+            f"{len(joined)} row(s) with more cells than the header's {len(header)} (lines "
+            f"{lines}): the extra cells were joined back into the answer; quote such cells"
+        )
+        result.notes.append(Skipped(source, reason, joined[0]))
     for g in groups.values():
         # The first phrasing that reads as a question leads; "Contact customer support" is a
         # worse headline than "How do I contact support?" for the same answer.
@@ -241,6 +253,15 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
             )
         )
     return result
+
+
+def _rejoined(cells: list[str], header: list[str], acol: int, delim: str) -> list[str]:
+    """An unquoted delimiter in the answer (the last column) splits it into extra cells: put
+    them back rather than cut the answer short. ``cells`` itself when nothing was joined."""
+    extra = cells[len(header) :] if header else []
+    if acol != len(header) - 1 or not any(c.strip() for c in extra):
+        return cells
+    return [*cells[:acol], delim.join(cells[acol:]).rstrip(delim)]
 
 
 def _cell(value: str) -> str:

@@ -11,6 +11,7 @@ import codecs
 import itertools
 import json
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,12 @@ def read_bytes(path: Path, display: str, max_bytes: int | None = None) -> bytes:
     if max_bytes is None:
         max_bytes = MAX_BYTES
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise IngestError(display, f"cannot read file: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device would block or never end
+        raise IngestError(display, "not a regular file (a pipe, socket or device): not read")
+    size = info.st_size
     if size > max_bytes:
         raise IngestError(
             display,
@@ -146,15 +150,28 @@ GUESSED = "guessed"  # in the encoding name when it was not declared (BOM) nor v
 
 
 def _damaged_utf8(data: bytes) -> tuple[str, str] | None:
-    """UTF-8 text with a few invalid bytes (a truncated copy, one stray byte): keep it as UTF-8
-    and say how many bytes were replaced. None when the file is not UTF-8 at all."""
+    """UTF-8 text with a few invalid bytes (a truncated copy, one stray byte, a line pasted
+    from a Windows-1252 file): keep it as UTF-8, read each invalid byte as Windows-1252 (the
+    usual source of such bytes, so "caf\\xe9" stays "café") and say how many there were.
+    None when the file is not UTF-8 at all."""
     good = data.decode("utf-8", errors="ignore")
     multibyte = sum(1 for ch in good if ord(ch) > 0x7F)
-    text = data.decode("utf-8", errors="replace")
-    bad = text.count("\ufffd") - good.count("\ufffd")
+    text = data.decode("utf-8", errors=_CP1252_FALLBACK)
+    bad = len(data) - len(good.encode("utf-8"))
     if multibyte == 0 or bad > multibyte:
         return None
-    return text, f"utf-8 ({bad} invalid byte(s) replaced)"
+    return text, f"utf-8 ({bad} invalid byte(s) read as cp1252)"
+
+
+def _cp1252_bytes(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeDecodeError)
+    chunk = exc.object[exc.start : exc.end]
+    # Five bytes have no cp1252 character; they stay visible as a replacement mark.
+    return chunk.decode("cp1252", errors="replace"), exc.end
+
+
+_CP1252_FALLBACK = "assistant-builder-cp1252"
+codecs.register_error(_CP1252_FALLBACK, _cp1252_bytes)
 
 
 def _guess(data: bytes, display: str) -> tuple[str, str]:
@@ -166,10 +183,14 @@ def _guess(data: bytes, display: str) -> tuple[str, str]:
     best = matches[0] if matches else None
     # On short texts several code pages score the same; Windows-1252 is by far the most
     # common legacy encoding of FAQ files, so it wins among near-equal guesses.
-    for m in matches:
-        if best is not None and m.encoding in _PREFERRED and m.chaos <= best.chaos + 0.05:
-            best = m
-            break
+    # Otherwise the most coherent of the near-equal ones: a few curly quotes read as cp775
+    # ("ōquotedö") score as clean as cp1250 ("“quoted”"), but read as less likely language.
+    if best is not None:
+        near = [m for m in matches if m.chaos <= best.chaos + 0.05]
+        preferred = [m for m in near if m.encoding in _PREFERRED]
+        best = preferred[0] if preferred else max(near, key=lambda m: m.coherence)
+    if best is not None and best.encoding == "cp1250" and _same_as_cp1252(data):
+        return data.decode("cp1252"), f"cp1252 ({GUESSED}: not UTF-8)"
     if best is None or best.encoding is None:
         raise IngestError(display, "cannot detect the text encoding (not UTF-8); save it as UTF-8")
     if best.chaos > MAX_CHAOS:
@@ -184,6 +205,13 @@ def _guess(data: bytes, display: str) -> tuple[str, str]:
         raise IngestError(
             display, f"text encoding looks like {best.encoding} but does not decode; save as UTF-8"
         ) from exc
+
+
+def _same_as_cp1252(data: bytes) -> bool:
+    try:
+        return data.decode("cp1252") == data.decode("cp1250")
+    except UnicodeDecodeError:
+        return False
 
 
 def read_text(path: Path, display: str) -> tuple[str, str]:
@@ -211,11 +239,27 @@ def json_depth(text: str) -> int:
     return max(itertools.accumulate(steps, initial=0))
 
 
+# Python refuses to convert integers longer than this (a ValueError that would lose the file).
+_MAX_INT_DIGITS = 4000
+
+
+def _int_or_text(literal: str) -> int | str:
+    # An id of thousands of digits is no number anyone computes with: keep its text.
+    return int(literal) if len(literal) <= _MAX_INT_DIGITS else literal
+
+
+def _no_constant(_name: str) -> None:
+    """NaN and Infinity are not JSON; an answer of NaN is a missing answer, not "nan"."""
+    return None
+
+
 def json_loads(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """``json.loads`` that raises ``TooDeep`` (a ValueError) instead of a RecursionError."""
+    """``json.loads`` for files written by other tools: raises ``TooDeep`` (a ValueError)
+    instead of a RecursionError, keeps huge integer literals as text, reads NaN/Infinity as
+    null, and accepts raw control characters (a tab pasted into a string) inside strings."""
     if text.count("[") + text.count("{") > max_depth and json_depth(text) > max_depth:
         raise TooDeep(f"nested deeper than {max_depth} levels")
-    return json.loads(text)
+    return json.loads(text, parse_int=_int_or_text, parse_constant=_no_constant, strict=False)
 
 
 def line_of(text: str, offset: int) -> int:

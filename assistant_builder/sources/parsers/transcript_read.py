@@ -20,6 +20,7 @@ from .transcripts import (
     _first,
     _low,
     assemble,
+    attachment_count,
     is_conversation_record,
     is_message_row,
     role_of,
@@ -181,8 +182,7 @@ def _turn(low: dict[str, Any], line: int | None) -> Turn:
     )
     if internal or str(low.get("visibility", "")).lower() == "internal":
         role = "note"
-    atts = low.get("attachments")
-    n_att = len(atts) if isinstance(atts, list) else int(bool(atts))
+    n_att = attachment_count(low.get("attachments"))
     return Turn(role, _first(low, TEXT_KEYS) or "", line, n_att)
 
 
@@ -208,6 +208,16 @@ def _csv_rows(text: str, fmt: str, notices: Notices) -> list[tuple[int | None, d
     try:
         for rec in reader:
             clean = {k.strip(): v for k, v in rec.items() if isinstance(k, str)}
+            extra = [c for c in rec.get(None) or [] if c.strip()]  # type: ignore[call-overload]
+            last = (reader.fieldnames or [""])[-1].strip()
+            if extra and last.lower() in TEXT_KEYS and isinstance(clean.get(last), str):
+                # An unquoted delimiter in the text (the last column) split it: join it back.
+                clean[last] = delim.join([clean[last], *extra])
+                notices.add(
+                    "row has more cells than the header: the extra cells were joined back "
+                    "into the message text (quote cells that hold the delimiter)",
+                    reader.line_num,
+                )
             rows.append((reader.line_num, clean))
     except csv.Error as exc:  # what was read before is kept
         notices.add(

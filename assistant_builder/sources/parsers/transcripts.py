@@ -168,6 +168,34 @@ def fix_mojibake(text: str) -> tuple[str, bool]:
     return text, False
 
 
+def attachment_count(value: Any) -> int:
+    """How many attachments a field describes: a list, a count, one object or file name."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(value, 0)
+    return 1 if value and not isinstance(value, (bool, float)) else 0
+
+
+def as_text(value: Any) -> str | None:
+    """A turn's text from what exports put there: a string, a number, OpenAI-style content
+    parts or a list of strings, an object holding the text; None when it holds no text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list):
+        parts = [as_text(v) if isinstance(v, (str, dict)) else None for v in value]
+        return None if None in parts else "\n\n".join(p for p in parts if p)
+    if isinstance(value, dict):
+        low = _low(value)
+        found = _first(low, (*TEXT_KEYS, "html", "plain", "markdown"))
+        return found if isinstance(found, str) else None
+    return None
+
+
 def clean_text(text: Any, notices: Notices) -> str:
     from . import cleanup
 
@@ -203,7 +231,12 @@ def assemble(
                 t.line,
             )
             continue
-        text = clean_text(t.text, notices)
+        raw = as_text(t.text)
+        if raw is None:
+            kind = type(t.text).__name__.replace("dict", "object").replace("list", "array")
+            notices.add(f"turn text is a JSON {kind}, not text; left out", t.line)
+            continue
+        text = clean_text(raw, notices)
         if not text:
             reason = "turn with only attachments, no text" if t.attachments else "empty turn"
             notices.add(f"{reason}; left out", t.line)

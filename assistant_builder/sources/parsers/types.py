@@ -89,3 +89,6 @@ class ParseResult:
     # How the bytes were decoded, when it was not declared or plain UTF-8 (a guess, a repair):
     # ingest reports it so the user can check the text.
     encoding_note: str | None = None
+    # Things read with a repair the user should know of (a row's extra cells joined back,
+    # control characters removed): kept, unlike ``skipped``, but reported with their line.
+    notes: list[Skipped] = field(default_factory=list)
