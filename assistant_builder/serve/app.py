@@ -59,9 +59,17 @@ async def read_json(request: Any, limits: Limits) -> Any:
             408, f"the body did not arrive within {limits.read_timeout:g} s", code="timeout"
         ) from None
     try:
-        return json.loads(raw or b"null")
+        return json.loads(raw or b"null", parse_constant=_not_json)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RequestError(400, f"the body is not valid JSON ({e})") from None
+    except RecursionError:
+        raise RequestError(400, "the body is not valid JSON (nested too deeply)") from None
+    except ValueError as e:  # NaN/Infinity, or an integer of thousands of digits
+        raise RequestError(400, f"the body is not valid JSON ({e})") from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class Api:

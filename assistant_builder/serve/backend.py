@@ -48,25 +48,41 @@ def fit_conversation(
     head = [m for m in messages[:1] if m["role"] == "system"]
     turns = messages[len(head) :]
     want = max_tokens or 1  # without max_tokens, any room at all will do
-    while True:
-        kept = head + turns
-        used = count(kept)
-        if used + want <= n_ctx:
-            budget = max_tokens or min(DEFAULT_MAX_TOKENS, n_ctx - used)
-            return kept, used, budget
-        if len(turns) <= 1:
-            raise RequestError(
-                400,
-                f"the conversation needs {used} tokens and the answer {want}, more than the "
-                f"model's context window of {n_ctx} tokens; shorten the last message"
-                + (" or max_tokens" if max_tokens else ""),
-                param="messages",
-                code="context_length_exceeded",
-            )
-        # Drop the oldest user turn and the assistant answers that followed it.
-        turns = turns[1:]
-        while len(turns) > 1 and turns[0]["role"] != "user":
-            turns = turns[1:]
+
+    def fits(used: int) -> bool:
+        return used + want <= n_ctx
+
+    def result(start: int, used: int) -> tuple[list[dict[str, str]], int, int]:
+        budget = max_tokens or min(DEFAULT_MAX_TOKENS, n_ctx - used)
+        return head + turns[start:], used, budget
+
+    used = count(head + turns)
+    if fits(used):
+        return result(0, used)
+    # Where a kept history may start: at a user turn (never on a dangling answer). Fewer
+    # turns never need more tokens, so the longest history that fits is found by bisection:
+    # a 10,000-message request costs a few dozen tokenisations, not thousands.
+    starts = [0] + [i for i in range(1, len(turns)) if turns[i]["role"] == "user"]
+    last = len(starts) - 1
+    last_used = count(head + turns[starts[last] :]) if last else used
+    if not last or not fits(last_used):
+        raise RequestError(
+            400,
+            f"the conversation needs {last_used} tokens and the answer {want}, more than the "
+            f"model's context window of {n_ctx} tokens; shorten the last message"
+            + (" or max_tokens" if max_tokens else ""),
+            param="messages",
+            code="context_length_exceeded",
+        )
+    lo, hi, hi_used = 0, last, last_used  # starts[lo] does not fit, starts[hi] does
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        mid_used = count(head + turns[starts[mid] :])
+        if fits(mid_used):
+            hi, hi_used = mid, mid_used
+        else:
+            lo = mid
+    return result(starts[hi], hi_used)
 
 
 class TransformersBackend:

@@ -68,11 +68,32 @@ def _text(content: Any, where: str) -> str:
     if isinstance(content, list):
         parts = []
         for p in content:
-            if not isinstance(p, dict) or p.get("type") != "text":
-                raise RequestError(400, "only text content parts are supported", param=where)
-            parts.append(str(p.get("text", "")))
+            kind = p.get("type") if isinstance(p, dict) else None
+            if kind != "text":
+                what = f"content part type {kind!r}" if isinstance(kind, str) else "a content part"
+                raise RequestError(
+                    400,
+                    f"{what} is not supported: parts must be objects of type 'text' "
+                    "(this model reads text only)",
+                    param=where,
+                )
+            text = p.get("text")
+            if not isinstance(text, str):
+                raise RequestError(400, "a text content part needs 'text' (a string)", param=where)
+            parts.append(text)
         return "".join(parts)
     raise RequestError(400, "message content must be a string or a list of text parts", param=where)
+
+
+def _unicode(text: str, where: str) -> str:
+    # "\ud800" is valid JSON but no character: the tokenizer would fail on it (a 500).
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(
+            400, "message content is not valid Unicode (a lone surrogate)", param=where
+        ) from None
+    return text
 
 
 def _messages(raw: Any, default_system: str) -> list[dict[str, str]]:
@@ -82,12 +103,18 @@ def _messages(raw: Any, default_system: str) -> list[dict[str, str]]:
     turns: list[dict[str, str]] = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
+            role = m.get("role") if isinstance(m, dict) else None
+            why = (  # tool results make no sense to a model that was never offered tools
+                f"role {role!r} is not supported (this model has no tools); "
+                if role in ("tool", "function")
+                else ""
+            )
             raise RequestError(
                 400,
-                f"messages[{i}] needs a role: one of {', '.join(ROLES)}",
+                f"messages[{i}] needs a role: {why}one of {', '.join(ROLES)}",
                 param=f"messages[{i}].role",
             )
-        text = _text(m.get("content"), f"messages[{i}].content")
+        text = _unicode(_text(m.get("content"), f"messages[{i}].content"), f"messages[{i}].content")
         if m["role"] in ("system", "developer"):
             system.append(text)
         else:
@@ -167,8 +194,11 @@ def parse_request(body: Any, default_system: str) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise RequestError(400, "stream_options must be an object", param="stream_options")
     seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise RequestError(400, "seed must be an integer", param="seed")
+    # torch's generators take a 64-bit seed; a larger one would fail the whole decode batch.
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not -(2**63) <= seed < 2**64
+    ):
+        raise RequestError(400, "seed must be a 64-bit integer", param="seed")
     return ChatRequest(
         model=model,
         messages=_messages(body.get("messages"), default_system),
