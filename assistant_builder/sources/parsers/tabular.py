@@ -224,13 +224,7 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
                 g.questions.append(q)
         g.lines.append(r.line_start)
         g.line_end = max(g.line_end, r.line_end)
-    if joined:
-        lines = ", ".join(map(str, joined[:8])) + (", ..." if len(joined) > 8 else "")
-        reason = (
-            f"{len(joined)} row(s) with more cells than the header's {len(header)} (lines "
-            f"{lines}): the extra cells were joined back into the answer; quote such cells"
-        )
-        result.notes.append(Skipped(source, reason, joined[0]))
+    result.notes.extend(_joined_note(source, joined, len(header)))
     for g in groups.values():
         # The first phrasing that reads as a question leads; "Contact customer support" is a
         # worse headline than "How do I contact support?" for the same answer.
@@ -253,6 +247,17 @@ def parse_tabular(text: str, source: str, fmt: str) -> ParseResult:
             )
         )
     return result
+
+
+def _joined_note(source: str, joined: list[int], width: int) -> list[Skipped]:
+    if not joined:
+        return []
+    lines = ", ".join(map(str, joined[:8])) + (", ..." if len(joined) > 8 else "")
+    reason = (
+        f"{len(joined)} row(s) with more cells than the header's {width} (lines "
+        f"{lines}): the extra cells were joined back into the answer; quote such cells"
+    )
+    return [Skipped(source, reason, joined[0])]
 
 
 def _rejoined(cells: list[str], header: list[str], acol: int, delim: str) -> list[str]:
