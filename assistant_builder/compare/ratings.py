@@ -184,15 +184,18 @@ class RatingStore:
                 out.append(BlindPair(cur.lastrowid, question, ans_a, ans_b, reference, source))
         return out
 
-    def pair(self, pair_id: int) -> BlindPair:
-        """The blind view of one stored pair."""
+    def _pair_row(self, pair_id: int) -> Any:
         with self._lock:
             row = self._conn.execute(
                 "SELECT * FROM comparisons WHERE id = ?", (pair_id,)
             ).fetchone()
         if row is None:
             raise UserError(f"no comparison with id {pair_id}")
-        return self._blind(row)
+        return row
+
+    def pair(self, pair_id: int) -> BlindPair:
+        """The blind view of one stored pair."""
+        return self._blind(self._pair_row(pair_id))
 
     def pending(self, rater: str) -> list[BlindPair]:
         """Pairs ``rater`` has no live rating for, oldest first: where a session resumes."""
@@ -208,12 +211,7 @@ class RatingStore:
     def pair_models(self, pair_id: int) -> tuple[str, str]:
         """(model_a, model_b) of a stored pair: for a screen that keeps pairs of different
         pairings apart. Never shown to a rater before the rating."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT model_a, model_b FROM comparisons WHERE id = ?", (pair_id,)
-            ).fetchone()
-        if row is None:
-            raise UserError(f"no comparison with id {pair_id}")
+        row = self._pair_row(pair_id)
         return row["model_a"], row["model_b"]
 
     def pairs_by_content(self) -> set[tuple[str, str, str]]:
