@@ -4,6 +4,7 @@
                                        [--check 8] [--adapter DIR] [--serve]
                                        [--paths generate,fast,serve:model,serve:fp32,...]
                                        [--quality N] [--golden FILE.jsonl ...]
+                                       [--timed-golden FILE.jsonl] [--answers TRAIN.jsonl]
 
 The product's Engine (assistant_builder.models.engine) on the default model with a LoRA adapter
 (a random r=16 all-linear one with non-zero B unless ``--adapter``), answering as tuned,
@@ -17,21 +18,26 @@ one process, alternating (the order rotates every repeat):
   here), to show what the thread setting is worth on its own
 - serve:model: serve's batcher with one request, the adapter merged into the weights, the
   model's own forward with a DynamicCache (serve before the hand-written step)
-- serve:fp32 / serve:int8: the same batcher with the hand-written Llama step
-  (assistant_builder/models/cpu/llama_step.py) over fp32 or int8 weights; a ``:2`` suffix runs
-  it with 2 decode threads instead of 1
+- serve:fp32 / serve:fp16 / serve:int8: the same batcher with the hand-written Llama step
+  (assistant_builder/models/cpu/llama_step.py) over fp32, fp16 or int8 weights, with serve's
+  own thread choice; a ``:N`` suffix runs it with N decode threads
+- a ``+drafts`` suffix (serve:fp16+drafts, ...): greedy requests also check guessed
+  continuations from the prompt and the run's training answers (``--answers``, default the
+  adapter's run), speculative decoding as ``serve`` does by default
 
-``--serve`` adds serve:model, serve:fp32 and serve:int8 to the default paths; ``--paths`` names
-them exactly. Per path: time to first token (TTFT, from the call to the first text piece),
-tokens/s over the whole answer including the prompt (as llama.cpp reports it), and CPU seconds
-per generated token (``time.process_time``, all threads; affected less than wall time by other
-jobs on the machine). Medians over ``--repeats`` x ``--questions`` answers. ``--check N`` first
-answers N golden questions (benchmarks/golden/cloudnote.jsonl) with both Engine paths, up to
-``--max-new-tokens``, and counts identical answers token for token. ``--quality N`` answers the
-first N golden questions of each ``--golden`` file (default: benchmarks/golden/cloudnote.jsonl
-and ../shared/samples/homebrew_faq_md/golden.jsonl next to the checkout, when present) through
-serve:model, serve:fp32 and serve:int8 (up to ``--max-new-tokens``), counts answers identical
-to serve:model's and gives each path's mean ROUGE-L against the references.
+``--serve`` adds serve:model, serve:fp32, serve:fp16 and serve:int8 to the default paths;
+``--paths`` names them exactly. Per path: time to first token (TTFT, from the call to the first
+text piece), tokens/s over the whole answer including the prompt (as llama.cpp reports it), and
+CPU seconds per generated token (``time.process_time``, all threads; affected less than wall
+time by other jobs on the machine). Medians over ``--repeats`` x ``--questions`` answers.
+``--check N`` first answers N golden questions (benchmarks/golden/cloudnote.jsonl) with both
+Engine paths, up to ``--max-new-tokens``, and counts identical answers token for token.
+``--quality N`` answers the first N golden questions of each ``--golden`` file (default:
+benchmarks/golden/cloudnote.jsonl and ../shared/samples/homebrew_faq_md/golden.jsonl next to
+the checkout, when present) through serve:model, serve:fp32, serve:fp16, serve:int8 and any
+other serve path named (up to ``--max-new-tokens``), counts answers identical to serve:model's
+and gives each path's mean ROUGE-L against the references. ``--timed-golden`` times the first
+``--questions`` questions of a golden file instead of the four built-in ones.
 Writes benchmarks/out/single_stream.json.
 """
 
@@ -85,7 +91,7 @@ def engine_once(engine: Any, rec: Recorder, mode: str, q: str, settings: Any) ->
     return {"ttft": (first or t0 + wall) - t0, "wall": wall, "cpu": cpu, "tokens": n}
 
 
-SERVE_PATHS = ["serve:model", "serve:fp32", "serve:int8"]
+SERVE_PATHS = ["serve:model", "serve:fp32", "serve:fp16", "serve:int8"]
 GOLDEN = [
     ROOT / "benchmarks" / "golden" / "cloudnote.jsonl",
     ROOT.parent / "shared" / "samples" / "homebrew_faq_md" / "golden.jsonl",
@@ -93,10 +99,16 @@ GOLDEN = [
 
 
 def use_path(batcher: Any, steps: dict[str, Any], mode: str) -> None:
-    """Point serve's backend at the path ``mode`` names (serve:WEIGHTS[:THREADS])."""
+    """Point serve's backend at the path ``mode`` names (serve:WEIGHTS[:THREADS][+drafts]):
+    without THREADS, serve's own choice; +drafts checks guesses from the run's answers."""
+    mode, plus, extra = mode.partition("+")
     parts = mode.split(":")
     batcher.backend.step = steps.get(parts[1])
-    os.environ["ASSISTANT_BUILDER_DECODE_THREADS"] = parts[2] if len(parts) > 2 else "1"
+    batcher.backend.drafts = steps.get("drafts") if plus and extra == "drafts" else None
+    if len(parts) > 2:
+        os.environ["ASSISTANT_BUILDER_DECODE_THREADS"] = parts[2]
+    else:
+        os.environ.pop("ASSISTANT_BUILDER_DECODE_THREADS", None)
 
 
 def serve_answer(batcher: Any, q: str, max_tokens: int) -> str:
@@ -104,7 +116,12 @@ def serve_answer(batcher: Any, q: str, max_tokens: int) -> str:
 
 
 def quality(
-    batcher: Any, steps: dict[str, Any], files: list[Path], n: int, max_tokens: int
+    batcher: Any,
+    steps: dict[str, Any],
+    files: list[Path],
+    n: int,
+    max_tokens: int,
+    paths: list[str],
 ) -> dict[str, Any]:
     """Golden questions through serve's paths: answers identical to serve:model's, ROUGE-L."""
     from assistant_builder.metrics import rouge_l
@@ -113,16 +130,17 @@ def quality(
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines()[:n]]
     out: dict[str, Any] = {"questions": len(rows), "files": [str(f) for f in files]}
     answers = {}
-    for mode in SERVE_PATHS:
+    extra = [m for m in paths if m.startswith("serve") and m not in SERVE_PATHS]
+    for mode in SERVE_PATHS + extra:
         use_path(batcher, steps, mode)
         answers[mode] = [serve_answer(batcher, r["question"], max_tokens) for r in rows]
         scores = [rouge_l(a, r["reference"]) for a, r in zip(answers[mode], rows, strict=True)]
         same = sum(a == b for a, b in zip(answers[mode], answers["serve:model"], strict=True))
         out[mode] = {"rouge_l": round(statistics.mean(scores), 4), "identical_to_model": same}
     out["differ"] = [
-        {"question": r["question"], **{m: answers[m][i] for m in SERVE_PATHS}}
+        {"question": r["question"], **{m: a[i] for m, a in answers.items()}}
         for i, r in enumerate(rows)
-        if len({answers[m][i] for m in SERVE_PATHS}) > 1
+        if len({a[i] for a in answers.values()}) > 1
     ]
     return out
 
@@ -211,7 +229,7 @@ def report(record: dict[str, Any], modes: list[str], args: Any, path: Path) -> N
         print(f"golden questions identical (generate vs fast): {c['identical']}/{c['questions']}")
     if args.quality:
         qd = record["quality"]
-        for m in SERVE_PATHS:
+        for m in [k for k in qd if k.startswith("serve")]:
             print(
                 f"golden ({qd['questions']} questions) {m}: ROUGE-L {qd[m]['rouge_l']}, "
                 f"identical to serve:model {qd[m]['identical_to_model']}/{qd['questions']}"
@@ -233,12 +251,26 @@ def build(args: Any, modes: list[str], adapter: Path) -> tuple[Any, Any, Any, di
         from assistant_builder.serve.batcher import Batcher
 
         backend = TransformersBackend("default", adapter, single="model")
-        steps = {w: LlamaStep(backend.model, weights=w, capacity=512) for w in ("fp32", "int8")}
+        import torch
+
+        # Built on one thread, as serve's backend loads: only the batcher's thread may start
+        # OpenMP workers (see TransformersBackend).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        weights = ("fp32", "fp16", "int8")
+        steps = {w: LlamaStep(backend.model, weights=w, capacity=512) for w in weights}
+        torch.set_num_threads(threads)
+        answers = args.answers or adapter.parent / "data" / "train.jsonl"
+        if answers.is_file():
+            from assistant_builder.models.drafts import answers_of
+
+            backend.use_answers(answers_of(answers))
+            steps["drafts"] = backend.drafts
         batcher = Batcher(backend, max_batch=16).start()
     return engine, rec, batcher, steps
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> Any:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--max-new-tokens", type=int, default=64)
@@ -249,7 +281,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paths", help="comma-separated paths to time (see above)")
     p.add_argument("--quality", type=int, default=0, metavar="N")
     p.add_argument("--golden", type=Path, action="append", help="golden JSONL for --quality")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--answers",
+        type=Path,
+        help="training rows whose answers +drafts paths guess from (default: the adapter's "
+        "run, ADAPTER/../data/train.jsonl)",
+    )
+    p.add_argument(
+        "--timed-golden",
+        type=Path,
+        help="time the first --questions questions of this golden JSONL instead of the "
+        "built-in ones",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     modes = ["generate", "fast", "fast, 2 threads"] + (SERVE_PATHS if args.serve else [])
     if args.paths:
         modes = [m.strip() for m in args.paths.split(",") if m.strip()]
@@ -266,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         record["check"] = check(engine, args.check, settings)
     if args.quality:
         record["quality"] = quality(
-            batcher, steps, args.golden or GOLDEN, args.quality, args.max_new_tokens
+            batcher, steps, args.golden or GOLDEN, args.quality, args.max_new_tokens, modes
         )
     for mode in modes:  # warm-up: first calls allocate and fill caches
         if mode.startswith("serve"):
@@ -274,10 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             serve_once(batcher, "Hello", 4)
         else:
             engine_once(engine, rec, mode, "Hello", GenSettings(max_new_tokens=4))
+    questions = QUESTIONS
+    if args.timed_golden:
+        lines = args.timed_golden.read_text().splitlines()
+        questions = [json.loads(line)["question"] for line in lines if line.strip()]
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for rep in range(args.repeats):
         order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
-        for q in QUESTIONS[: args.questions]:
+        for q in questions[: args.questions]:
             for mode in order:
                 if mode.startswith("serve"):
                     use_path(batcher, steps, mode)

@@ -42,11 +42,18 @@ def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
     )
     sp.add_argument(
         "--single-stream",
-        choices=["fp32", "int8", "model"],
-        default="fp32",
-        help="how a request decoded alone runs (transformers backend): fp32 (default; a "
-        "hand-written Llama step, same answers as the model's forward, faster), int8 (int8 "
-        "weights: faster still, answers may change) or model (the model's own forward)",
+        choices=["fp16", "fp32", "int8", "model"],
+        default="fp16",
+        help="how a request decoded alone runs (transformers backend): fp16 (default; a "
+        "hand-written Llama step on fp16 weights, the prompt in fp32), fp32 (the same step on "
+        "the model's own values), int8 (int8 weights: answers may change) or model (the "
+        "model's own forward)",
+    )
+    sp.add_argument(
+        "--no-drafts",
+        action="store_true",
+        help="do not check guessed continuations (from the prompt and the run's training "
+        "answers) when decoding a greedy request alone; answers are the same either way",
     )
     sp.add_argument(
         "--max-batch", type=int, default=16, metavar="N", help="requests decoded together (16)"
@@ -99,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         backend=args.backend,
         max_batch=args.max_batch,
         single=args.single_stream,
+        drafts=not args.no_drafts,
         context=args.context,
         retrieval=args.retrieval,
         sources_footer=args.sources_footer,

@@ -23,8 +23,8 @@ from assistant_builder.serve.requests import DEFAULT_MAX_TOKENS, RequestError
 
 # How a request decoded alone runs: the model's own forward, or the hand-written Llama step
 # (assistant_builder/models/cpu/llama_step.py) with fp32 or int8 weights.
-SINGLE = ("model", "fp32", "int8")
-DEFAULT_SINGLE = "fp32"
+SINGLE = ("model", "fp32", "fp16", "int8")
+DEFAULT_SINGLE = "fp16"
 
 
 @dataclass
@@ -99,6 +99,22 @@ class TransformersBackend:
     ):
         import torch
 
+        self._threads = torch.get_num_threads()  # torch's own setting, for prefills and batches
+        # Only the batcher's thread computes; loading here on one thread keeps this thread
+        # from starting OpenMP workers of its own. With two thread teams on a 2-core machine
+        # OpenMP stops spinning between parallel regions, and a decode step (a few hundred
+        # short regions) took 1.7x as long (benchmarks/README.md, "Single stream").
+        torch.set_num_threads(1)
+        try:
+            self._load(base_model, adapter_dir, n_ctx, single)
+        finally:
+            torch.set_num_threads(self._threads)
+
+    def _load(
+        self, base_model: str, adapter_dir: Path | None, n_ctx: int | None, single: str
+    ) -> None:
+        import torch
+
         from assistant_builder.models.loading import load_model, load_tokenizer
 
         # The adapter folder carries the tokenizer (and chat template) used in training.
@@ -115,14 +131,15 @@ class TransformersBackend:
         window = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
         self.n_ctx = min(n_ctx or window, window)
         self.end_ids = self._end_token_ids()
+        self.end_of_turn = self._end_of_turn()
         # transformers renamed `past_key_values` to `cache` (the old name warns, then goes).
         params = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         # The tokenizer is shared by request threads (encode) and the batcher (decode); a
         # fast tokenizer raises "Already borrowed" when used from two threads at once.
         self._tok_lock = threading.Lock()
-        self._threads = torch.get_num_threads()  # torch's own setting, for prefills and batches
         self.step = self._single_step(single)
+        self.drafts: Any = None  # models.drafts.Drafts over the run's answers (use_answers)
 
     def _single_step(self, single: str) -> Any:
         """The hand-written decode step for a request decoded alone, or None (the model's own
@@ -133,7 +150,10 @@ class TransformersBackend:
             raise ValueError(f"single-stream decode must be one of {', '.join(SINGLE)}")
         if single == "model" or llama_step.unsupported(self.model):
             return None
-        return llama_step.LlamaStep(self.model, weights=single, capacity=512)
+        try:
+            return llama_step.LlamaStep(self.model, weights=single, capacity=512)
+        except ValueError:  # a rotary variant it does not cover: the model's own forward
+            return None
 
     def step_start(self, prompt_ids: list[int]) -> Any:
         """Logits (1-D) after a prompt, through the hand-written step (torch's threads)."""
@@ -142,10 +162,45 @@ class TransformersBackend:
 
     def step_next(self, token: int) -> Any:
         """Logits (1-D) after one more token, with the decode threads of one row."""
-        from assistant_builder.models.decode import decode_threads
-
-        self._set_threads(decode_threads() or self._threads)
+        self._set_threads(self._step_threads(rows=1))
         return self.step.step(token)
+
+    def _step_threads(self, rows: int) -> int:
+        """Threads for the hand-written step: ``$ASSISTANT_BUILDER_DECODE_THREADS`` when set,
+        else one for one fp32 row (a second thread does not pay there) and torch's own
+        setting otherwise: the fp16 and int8 kernels and several rows do use the second core
+        (benchmarks/README.md, "Single stream")."""
+        import os
+
+        from assistant_builder.models.decode import THREADS_ENV, decode_threads
+
+        if os.environ.get(THREADS_ENV, "").strip():
+            return decode_threads() or self._threads
+        return 1 if rows == 1 and self.step.weights == "fp32" else self._threads
+
+    def step_verify(self, tokens: list[int]) -> Any:
+        """Logits after each of ``tokens`` (a chosen token and a guess), in one pass."""
+        self._set_threads(self._step_threads(rows=len(tokens)))
+        return self.step.verify(tokens)
+
+    def use_answers(self, answers: list[str]) -> int:
+        """Guess continuations from these answers (the run's training answers) when a greedy
+        request is decoded alone; how many distinct answers were indexed."""
+        from assistant_builder.models.drafts import answer_drafts
+
+        def encode(text: str) -> list[int]:
+            with self._tok_lock:
+                ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            return ids
+
+        self.drafts = answer_drafts(answers, encode, self.end_of_turn)
+        return len(self.drafts)
+
+    def request_drafts(self, prompt_ids: list[int]) -> Any:
+        """The guesses for one request: its prompt, then the run's answers."""
+        from assistant_builder.models.drafts import RequestDrafts
+
+        return RequestDrafts(prompt_ids, self.drafts)
 
     def _set_threads(self, n: int) -> None:
         import torch
@@ -161,6 +216,16 @@ class TransformersBackend:
             if isinstance(tid, int) and tid != tok.unk_token_id and tid >= 0:
                 ids.add(tid)
         return {i for i in ids if i is not None}
+
+    def _end_of_turn(self) -> int | None:
+        """The token the chat template puts after an assistant turn (None if not found)."""
+        tok = self.tokenizer
+        for name in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+            tid = tok.convert_tokens_to_ids(name)
+            if isinstance(tid, int) and tid != tok.unk_token_id and tid >= 0:
+                return tid
+        eos = tok.eos_token_id
+        return eos if isinstance(eos, int) else None
 
     def _encode(self, messages: list[dict[str, str]]) -> list[int]:
         with self._tok_lock:

@@ -130,6 +130,7 @@ class Batcher:
         self.pending: queue.Queue[Job | None] = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
         self.steps = 0  # decode steps taken (tests and benchmarks read it)
+        self.guessed = 0  # tokens taken from checked guesses (speculative decoding)
         self.joined = 0  # requests that joined a running batch
 
     def start(self) -> Batcher:
@@ -249,6 +250,11 @@ class Batcher:
         import torch
 
         logits = self.backend.step_start(row.job.prompt_ids)
+        # Greedy rows check guessed continuations (the prompt's words, the run's answers) in
+        # one pass; a sampled row's choice is random, so a guess cannot be checked that way.
+        guesses = None
+        if row.generator is None and getattr(self.backend, "drafts", None) is not None:
+            guesses = self.backend.request_drafts(row.job.prompt_ids)
         while True:
             token = row.choose(logits)
             if row.job.cancelled.is_set():
@@ -256,7 +262,13 @@ class Batcher:
                 return None
             if row.advance(token, self.backend.end_ids) is not None:
                 return None
-            logits = self.backend.step_next(token)
+            guess = guesses.propose(row.ids) if guesses is not None else []
+            if guess:
+                logits = self._verify(row, token, guess)
+                if logits is None:
+                    return None
+            else:
+                logits = self.backend.step_next(token)
             self.steps += 1
             if not self.pending.empty():
                 n = self.backend.step.length
@@ -264,6 +276,26 @@ class Batcher:
                 mask = torch.ones((1, n), dtype=torch.long, device=dev)
                 pos = torch.full((1, 1), n, dtype=torch.long, device=dev)
                 return [row], logits[None], mask, pos, self.backend.step.transformers_cache()
+
+    def _verify(self, row: Row, token: int, guess: list[int]) -> Any:
+        """Check ``token`` and the guess after it in one pass; advance the row by the guessed
+        tokens the model itself chooses (stopping at the first other choice, whose logits
+        are then the next step's). None when the row finished on a guessed token."""
+        step = self.backend.step
+        kept = step.length + 1
+        every = self.backend.step_verify([token, *guess])
+        i = 0
+        for i, g in enumerate(guess):
+            if row.choose(every[i]) != g:
+                break
+            kept += 1
+            if row.advance(g, self.backend.end_ids) is not None:
+                return None
+        else:
+            i = len(guess)
+        self.guessed += i
+        step.keep(kept)
+        return every[i]
 
     def _join(
         self, rows: list[Row], tokens: list[int], mask: Any, pos: Any, cache: Any, late: list[Job]

@@ -32,7 +32,8 @@ class ServeOptions:
     keep_days: int | None = 90
     backend: str = "transformers"
     max_batch: int = 16
-    single: str = "fp32"  # a request decoded alone: hand-written step (fp32/int8) or "model"
+    single: str = "fp16"  # a request decoded alone: hand-written step (fp16/fp32/int8) or "model"
+    drafts: bool = True  # a greedy request alone checks guesses from the run's answers
     context: int | None = None  # tokens; default: the model's own window
     retrieval: bool = False  # ground each answer in the workspace's retrieval index
     sources_footer: bool = False  # with retrieval: "Sources: file:lines" after each answer
@@ -89,6 +90,13 @@ def load_engine(ws: Any, run_id: str, opts: ServeOptions) -> Any:
     from assistant_builder.serve.batcher import Batcher
 
     backend = TransformersBackend(run.base_model(), run.adapter_dir, opts.context, opts.single)
+    if opts.drafts and backend.step is not None:
+        from assistant_builder.models.drafts import answers_of
+
+        answers = answers_of(run.dir / "data" / "train.jsonl")
+        if answers:
+            n = backend.use_answers(answers)
+            opts.say(f"Speculative decoding: guesses from the run's {n} training answers")
     return Batcher(backend, max_batch=opts.max_batch).start()
 
 

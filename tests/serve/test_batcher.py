@@ -18,7 +18,9 @@ def backend(tiny_base_and_adapter) -> Any:
     from assistant_builder.serve.backend import TransformersBackend
 
     base, adapter = tiny_base_and_adapter
-    return TransformersBackend(str(base), adapter)
+    # fp32 weights in the step: the answers below must equal the model's own, token for token
+    # (the default, fp16, is close but may round a near tie the other way).
+    return TransformersBackend(str(base), adapter, single="fp32")
 
 
 class Collect:
@@ -112,13 +114,14 @@ def test_held_back_is_a_stop_prefix() -> None:
 def test_a_request_alone_uses_the_step_and_hands_over_when_another_arrives(
     tiny_base_and_adapter, backend
 ) -> None:
-    """The hand-written step (fp32, the default) answers a lone request exactly like the
-    model's own forward; a request arriving meanwhile joins, and both answers stay the same."""
+    """The hand-written step (fp32 weights) answers a lone request exactly like the model's
+    own forward; a request arriving meanwhile joins, and both answers stay the same."""
     from assistant_builder.serve.backend import TransformersBackend
 
     base, adapter = tiny_base_and_adapter
     plain = TransformersBackend(str(base), adapter, single="model")
     assert backend.step is not None and plain.step is None
+    assert TransformersBackend(str(base), adapter).step.weights == "fp16"  # the default
     assert [alone(backend, q, 12) for q in QUESTIONS] == [alone(plain, q, 12) for q in QUESTIONS]
     expected = [alone(plain, q, 20) for q in QUESTIONS[:2]]
     batcher = Batcher(backend, max_batch=8).start()
@@ -134,3 +137,35 @@ def test_a_request_alone_uses_the_step_and_hands_over_when_another_arrives(
         assert batcher.joined == 1
     finally:
         batcher.stop()
+
+
+def test_guessed_continuations_keep_greedy_answers_and_save_passes(backend) -> None:
+    """With the run's answers to guess from, a lone greedy request checks guesses in one pass
+    each: the answers are the same, and a guess from the right answer saves passes; wrong
+    guesses cost passes, not words."""
+    want = [alone(backend, q, 24) for q in QUESTIONS]
+    try:
+        backend.use_answers(["Nothing like the answers at all, nothing whatsoever."])
+        assert [alone(backend, q, 24) for q in QUESTIONS] == want
+        assert backend.use_answers(want) == len(set(want))
+        batcher = Batcher(backend, max_batch=1).start()
+        try:
+            j, out = job(backend, QUESTIONS[0], 24)
+            batcher.submit(j)
+            assert out.done.wait(60)
+            assert out.info["text"] == want[0]
+            assert batcher.guessed > 0
+            assert batcher.steps < out.info["completion_tokens"]
+        finally:
+            batcher.stop()
+        # A sampled request is not checked against guesses (its choices are random).
+        batcher = Batcher(backend, max_batch=1).start()
+        try:
+            j, out = job(backend, QUESTIONS[0], 24, temperature=1.0, seed=1)
+            batcher.submit(j)
+            assert out.done.wait(60)
+            assert batcher.guessed == 0
+        finally:
+            batcher.stop()
+    finally:
+        backend.drafts = None
