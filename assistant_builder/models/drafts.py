@@ -57,14 +57,35 @@ class Drafts:
 
 class RequestDrafts:
     """Guesses for one request: its own prompt first (a passage or the customer's words the
-    answer repeats), then the shared answers."""
+    answer repeats), then the shared answers.
+
+    A wrong guess costs a pass that checks several rows, dearer than one step, so after one
+    the request stops guessing for a while: 1 token, then 2, 4 ... up to ``MAX_PAUSE`` while
+    guesses keep failing; a guess with any token right ends the pause. An answer that is not
+    in the material then pays for few checks, and one that copies it is checked throughout.
+    """
+
+    MAX_PAUSE = 32
 
     def __init__(self, prompt_ids: list[int], shared: Drafts | None) -> None:
         self.prompt = prompt_ids
         self.own = Drafts([prompt_ids], match=(shared.match if shared else MATCH))
         self.shared = shared
+        self.pause = 0  # tokens to go before the next guess
+        self.failed = 0  # wrong guesses in a row
+
+    def taken(self, right: int) -> None:
+        """How many tokens of the last guess the model chose."""
+        if right:
+            self.failed = 0
+            return
+        self.failed += 1
+        self.pause = min(2 ** (self.failed - 1), self.MAX_PAUSE)
 
     def propose(self, generated: list[int], limit: int = GUESS) -> list[int]:
+        if self.pause:
+            self.pause -= 1
+            return []
         n = self.own.match
         tail = generated[-n:]
         if len(tail) < n:

@@ -264,7 +264,7 @@ class Batcher:
                 return None
             guess = guesses.propose(row.ids) if guesses is not None else []
             if guess:
-                logits = self._verify(row, token, guess)
+                logits = self._verify(row, token, guess, guesses)
                 if logits is None:
                     return None
             else:
@@ -277,7 +277,7 @@ class Batcher:
                 pos = torch.full((1, 1), n, dtype=torch.long, device=dev)
                 return [row], logits[None], mask, pos, self.backend.step.transformers_cache()
 
-    def _verify(self, row: Row, token: int, guess: list[int]) -> Any:
+    def _verify(self, row: Row, token: int, guess: list[int], guesses: Any) -> Any:
         """Check ``token`` and the guess after it in one pass; advance the row by the guessed
         tokens the model itself chooses (stopping at the first other choice, whose logits
         are then the next step's). None when the row finished on a guessed token."""
@@ -294,6 +294,7 @@ class Batcher:
         else:
             i = len(guess)
         self.guessed += i
+        guesses.taken(i)
         step.keep(kept)
         return every[i]
 

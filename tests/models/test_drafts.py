@@ -59,3 +59,28 @@ def test_answer_drafts_end_each_answer_with_the_end_of_turn_and_index_repeats_on
     assert d.propose([2, 3, 4], limit=5) == [0]  # the answer can end on a guess
     assert d.propose([1, 2, 3]) == [4, 0]
     assert answer_drafts(["a b c"], encode, end_id=None).sequences == [[1, 2, 3]]
+
+
+def test_wrong_guesses_pause_guessing_longer_each_time_and_a_right_one_resumes() -> None:
+    req = RequestDrafts([1, 2, 3, 4, 5], None)
+    ctx = [1, 2, 3]
+
+    def guesses_in(n: int) -> int:
+        return sum(bool(req.propose(ctx)) for _ in range(n))
+
+    assert req.propose(ctx) == [4, 5]
+    req.taken(0)  # wrong: skip 1 token
+    assert req.propose(ctx) == [] and req.propose(ctx) == [4, 5]
+    req.taken(0)  # wrong again: skip 2
+    assert guesses_in(3) == 1 and req.pause == 0
+    req.taken(0)
+    req.taken(0)  # four in a row: skip 8
+    assert req.pause == 8
+    req.pause = 0
+    req.taken(2)  # right: guesses go on at once, and the next miss pauses for 1 again
+    assert req.propose(ctx) == [4, 5]
+    req.taken(0)
+    assert req.pause == 1
+    for _ in range(20):
+        req.taken(0)
+    assert req.pause == RequestDrafts.MAX_PAUSE

@@ -58,15 +58,16 @@ def unsupported(model: Any) -> str | None:
 
 
 class _Linear:
-    """``y = x W^T`` for the step's two shapes of work. One row (a decode step) reads the
-    weights once, so its time is their bytes: it runs on the ``kind``'s copy, fp32, fp16 or
-    int8 with one scale per output channel. Several rows (a prompt, a draft to verify) run on
-    the fp32 copy, since this CPU has no fast many-row fp16 product (measured: 16 rows took 16
-    times one row's time) and int8's grows with the rows too, except for a few
-    (``INT8_ROWS``). The output keeps the kernel's dtype (fp32, fp16 or bf16): the residual
-    adds promote it in place, and the callers that need fp32 ask for it."""
+    """``y = x W^T`` for the step's three shapes of work, each on the kernel this CPU runs
+    fastest (benchmarks/README.md, "Single stream"). One row (a decode step) reads the weights
+    once, so its time is their bytes: it runs on the ``kind``'s copy, fp32, fp16 or int8 with
+    one scale per output channel. A few rows (a guessed continuation to check) run on the fp32
+    copy as ``W x^T``, which costs about one fp32 row for up to 16 rows, where ``x W^T`` costs
+    two to three times that and the fp16 and int8 kernels grow with every row. Many rows (a
+    prompt) run as an ordinary fp32 product. The output keeps the kernel's dtype (fp32, fp16 or
+    bf16): the residual adds promote it in place, and the callers that need fp32 ask for it."""
 
-    INT8_ROWS = 8
+    FEW_ROWS = 16
 
     def __init__(self, weight: Any, kind: str) -> None:
         import torch
@@ -86,10 +87,12 @@ class _Linear:
         import torch
 
         rows = x.shape[0]
-        if self.kind == "fp16" and rows == 1:
+        if rows == 1 and self.kind == "fp16":
             return torch.nn.functional.linear(x.to(torch.float16), self.low)
-        if self.kind == "int8" and rows <= self.INT8_ROWS:
+        if rows == 1 and self.kind == "int8":
             return torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self.low, self.scale)
+        if 1 < rows <= self.FEW_ROWS:
+            return torch.mm(self.w, x.float().T).T.contiguous()
         return torch.nn.functional.linear(x.float(), self.w)
 
 
