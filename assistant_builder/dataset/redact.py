@@ -62,11 +62,13 @@ class AllowList:
     _exact: set[str] = field(default_factory=set, init=False, repr=False)
     _domains: tuple[str, ...] = field(default=(), init=False, repr=False)
     _numbers: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _normal: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._exact = {" ".join(e.split()).casefold() for e in self.entries if e.strip()}
         self._domains = tuple(e.strip().casefold() for e in self.entries if e.strip()[:1] == "@")
         self._numbers = tuple(d for d in (_digits(e) for e in self.entries) if len(d) >= 7)
+        self._normal = {k: {normalise(k, e) for e in self._exact} for k in ("card", "iban")}
 
     def allows(self, f: Finding) -> bool:
         text = " ".join(f.text.split()).casefold()
@@ -78,7 +80,7 @@ class AllowList:
             d = _digits(f.text)
             return any(d[-9:] == n[-9:] for n in self._numbers)
         if f.kind in ("card", "iban"):
-            return normalise(f.kind, f.text) in {normalise(f.kind, e) for e in self._exact}
+            return normalise(f.kind, f.text) in self._normal[f.kind]
         return False
 
 
@@ -100,7 +102,9 @@ class Redactor:
     def find(self, text: str) -> list[Finding]:
         hit = self._cache.get(text)
         if hit is None:
-            hit = [f for f in self._detect(text) if not self.allow.allows(f)]
+            hit = self._detect(text)
+            if hit:
+                hit = [f for f in hit if not self.allow.allows(f)]
             if len(self._cache) < 50_000:
                 self._cache[text] = hit
         return hit
@@ -133,11 +137,14 @@ class Redactor:
     ) -> tuple[str, list[dict[str, str]]]:
         """(redacted text, [{"kind", "found", "placeholder"}]); ``mapping`` carries the
         placeholders of one conversation from turn to turn."""
+        hits = self.find(text)
+        if not hits:
+            return text, []
         mapping = {} if mapping is None else mapping
         out: list[str] = []
         found: list[dict[str, str]] = []
         pos = 0
-        for f in self.find(text):
+        for f in hits:
             key = (f.kind, normalise(f.kind, f.text))
             ph = mapping.get(key)
             if ph is None:
@@ -305,7 +312,8 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     from assistant_builder.workspace import atomic_write_text
 
     head = json.dumps({k: v for k, v in report.items() if k != "examples"}, indent=2)
-    rows = ",\n".join("    " + json.dumps(e, ensure_ascii=False) for e in report["examples"])
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps makes one per call
+    rows = ",\n".join("    " + encode(e) for e in report["examples"])
     inner = f"\n{rows}\n  " if rows else ""
     atomic_write_text(path, f'{head[:-2]},\n  "examples": [{inner}]\n}}\n')
 

@@ -18,11 +18,11 @@ says so rather than guessing at every capitalised word.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 
 from .common import _DIGIT, DEFAULT_REGIONS, KINDS, Finding
 from .context import _addresses, _persons
-from .numbers import _IBAN_START, _cards, _ibans, _ips, _phones, iban_ok, luhn_ok
+from .numbers import _cards, _ibans, _ipv4s, _ipv6s, _phones, iban_ok, luhn_ok
 from .secrets import _emails, _secrets, shannon_bits
 
 __all__ = ["DEFAULT_REGIONS", "KINDS", "Finding", "detect", "iban_ok", "luhn_ok", "shannon_bits"]
@@ -32,9 +32,32 @@ _PRIORITY = {k: i for i, k in enumerate(KINDS)}
 
 # Cheap gates: most support text has no long digit run, no "@", no key-like token; a detector
 # whose gate fails is not run at all (this is what keeps redaction a small part of a build).
+# Each gate is a necessary condition of what its detectors find, so it changes no finding.
 _GATE_DIGITS7 = re.compile(r"\d(?<!\d\d)(?:[\s().-]{0,3}\d){6}")  # opens with a digit: fast
-_PERSON_WORDS = ("name", "dear", "this is", "it's", "its ", "i am", "i'm", "signed", "cardholder",
-                 "regards", "thank", "cheers", "best", "sincerely")  # fmt: skip
+# The words _persons can start from (one alternation run in C, not a str.find per word).
+_PERSON_WORDS = re.compile(r"name|dear|this is|it's|its |i am|i'm|signed|cardholder|regards|"
+                           r"thank|cheers|best|sincerely")  # fmt: skip
+# An ASCII text mapped byte by byte (bytes.translate, in C) to its character classes: digits
+# become "0", letters "a", whitespace " " (the ASCII characters \\d, [A-Za-z] and \\s match),
+# the rest stays. Substring tests on it are gates that cost next to nothing.
+_CLASSES = bytes(
+    48 if chr(b).isdigit() else 97 if chr(b).isalpha() else 32 if chr(b).isspace() else b
+    for b in range(128)
+) + bytes(range(128, 256))
+_ALL_KINDS = frozenset(KINDS)
+
+
+def _gates(text: str) -> tuple[bool, bool, bool, bool, bool]:
+    """(cards, phones, IBANs, IPv4, addresses): whether each can find anything in ``text``.
+    Cards need 13 digits, phones 7 (_DIGIT_RUN and _PHONE_START look for them in one run),
+    an IBAN opens with two letters and two digits, an IPv4 address holds a digit, a dot and a
+    digit, an address a digit. Texts that are not ASCII get the regular-expression gates."""
+    if text.isascii():
+        cls = text.encode().translate(_CLASSES)
+        n = cls.count(b"0")
+        return n >= 13, n >= 7, b"aa00" in cls, b"0.0" in cls, n > 0
+    digits = _GATE_DIGITS7.search(text) is not None
+    return digits, digits, True, "." in text, _DIGIT.search(text) is not None
 
 
 def detect(
@@ -42,28 +65,28 @@ def detect(
 ) -> list[Finding]:
     """Non-overlapping findings in ``text``, in order. Where two overlap, the kind earlier in
     ``KINDS`` wins (a key inside a URL is a key; a card number is not also a phone)."""
-    wanted = set(kinds)
-    digits = _GATE_DIGITS7.search(text) is not None
-    detectors: list[Callable[[str], Iterator[Finding]]] = [_secrets]  # gated inside
+    wanted = _ALL_KINDS if kinds is KINDS else frozenset(kinds)
+    cards, phones, ibans, ipv4, addresses = _gates(text)
+    found: list[Finding] = list(_secrets(text))  # gated inside
     if "@" in text:
-        detectors.append(_emails)
-    if digits:
-        detectors.append(_cards)
+        found += _emails(text)
+    if cards:
+        found += _cards(text)
     # Not behind the digit gate: an IBAN's letters can break every run of seven digits
-    # ("LU28 001C 3B00 ..."); two digits after two letters is where one can start.
-    if _IBAN_START.search(text):
-        detectors.append(_ibans)
-    if "." in text or ":" in text:
-        detectors.append(_ips)
-    if _DIGIT.search(text):
-        detectors.append(_addresses)
-    low = text.lower()
-    if any(w in low for w in _PERSON_WORDS):
-        detectors.append(_persons)
-    found: list[Finding] = []
-    for fn in detectors:
-        found.extend(f for f in fn(text) if f.kind in wanted)
-    if digits and "phone" in wanted:
+    # ("LU28 001C 3B00 ...").
+    if ibans:
+        found += _ibans(text)
+    if ipv4:
+        found += _ipv4s(text)
+    if ":" in text:
+        found += _ipv6s(text)
+    if addresses:
+        found += _addresses(text)
+    if _PERSON_WORDS.search(text.lower()):
+        found += _persons(text)
+    if wanted is not _ALL_KINDS:
+        found = [f for f in found if f.kind in wanted]
+    if phones and "phone" in wanted:
         # Phone numbers last, and not inside what is already a card, IBAN, key or address:
         # libphonenumber is the slow part, and a card number is not also a phone.
         taken = [(f.start, f.end) for f in found if _PRIORITY[f.kind] < _PRIORITY["phone"]]
@@ -72,7 +95,7 @@ def detect(
             for f in _phones(text, regions)
             if not any(f.start < e and s < f.end for s, e in taken)
         )
-    return _resolve(text, found)
+    return _resolve(text, found) if len(found) > 1 else found
 
 
 def _resolve(text: str, found: list[Finding]) -> list[Finding]:

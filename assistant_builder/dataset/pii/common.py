@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Patterns used inside the detectors, compiled once: libphonenumber compiles many patterns of
 # its own, which would push these out of re's small cache on every text.
@@ -37,27 +37,54 @@ KINDS = (
 DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "CA", "ES", "IT", "NL")
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
+    """One value found (a named tuple: a build makes thousands, a frozen dataclass is slower
+    to create)."""
+
     kind: str
     start: int
     end: int
     text: str
 
 
+HEAD_NEED = 24  # characters a head pattern of near() may look at
+
+
 def near(
-    text: str, low: str, words: tuple[str, ...], rx: re.Pattern[str], reach: int = 30
+    text: str,
+    low: str,
+    words: tuple[str, ...],
+    rx: re.Pattern[str],
+    reach: int = 30,
+    head: re.Pattern[str] | None = None,
 ) -> list[re.Match[str]]:
     """Matches of ``rx`` that start within ``reach`` characters before a trigger word, found
-    with str.find: a case-insensitive alternation run over a whole long text is slow in re."""
+    with str.find: a case-insensitive alternation run over a whole long text is slow in re.
+
+    ``head`` (optional) is a zero-width pattern that matches wherever a match of ``rx`` can
+    start, looking at most HEAD_NEED characters ahead: ``rx`` is then tried only at those places
+    before each trigger (skipping any inside the last match, as ``finditer`` does), instead of
+    being searched through the 200 characters after it, where no kept match can start."""
     seen: dict[int, re.Match[str]] = {}
     for w in words:
         i = low.find(w)
         while i >= 0:
             start = max(0, i - reach)
-            for m in rx.finditer(text, start, min(len(text), i + len(w) + 200)):
-                if m.start() <= i:
-                    seen.setdefault(m.start(), m)
+            stop = min(len(text), i + len(w) + 200)
+            if head is None:
+                for m in rx.finditer(text, start, stop):
+                    if m.start() <= i:
+                        seen.setdefault(m.start(), m)
+            else:
+                end = start
+                for h in head.finditer(text, start, min(stop, i + HEAD_NEED)):
+                    at = h.start()
+                    if at > i:
+                        break
+                    hit = rx.match(text, at, stop) if at >= end else None
+                    if hit:
+                        end = hit.end()
+                        seen.setdefault(at, hit)
             i = low.find(w, i + 1)
     return [seen[k] for k in sorted(seen)]
 

@@ -28,7 +28,17 @@ _ADDRESS = re.compile(
     r"(?:,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?"
     r"|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b"
 )
-_ADDRESS_START = re.compile(r"[\dA-ZÄÖÜ](?<!\w[\dA-ZÄÖÜ])")  # a word opening as one of them
+# Where _ADDRESS can start: a word opening with a digit or a capital, and (looked ahead, in
+# C) followed by what the branch opening that way needs: a capitalised word then a street
+# type, a UK postcode's shape, a German street suffix then a number. The start consumes one
+# character, so no later start is skipped; most words fail the look-ahead without a Python step.
+_ADDRESS_START = re.compile(
+    r"[\dA-ZÄÖÜ](?<!\w[\dA-ZÄÖÜ])(?="
+    rf"(?<=\d)\d{{0,4}}[A-Za-z]?\s+(?:[A-Z][a-zA-Z'-]+\.?\s+){{1,4}}(?:{_STREET_TYPES})\b"
+    r"|(?<=[A-Z])[A-Z]?\d[A-Z\d]?\s\d[A-Z]{2}\b"
+    r"|(?<=[A-ZÄÖÜ])[a-zäöüß]++(?:(?<=straße)|(?<=strasse)|(?<=str)\.|(?<=weg)|(?<=platz)|"
+    r"(?<=allee)|(?<=gasse)|(?<=ring)|(?<=damm))\s+\d)"
+)
 # An address stated as one ("my address is ...", "ship it to ...") runs to the end of its
 # sentence; it must hold a number (house, postcode) to count.
 _ADDRESS_SAID = re.compile(
@@ -37,6 +47,8 @@ _ADDRESS_SAID = re.compile(
     r"(?:i |we )(?:live|moved|relocated) to|(?:i |we )live at|send (?:it|them) to|located at)"
     r"\s+(?-i:(?=[A-Z\d]))"
 )
+# Where _ADDRESS_SAID can start (near() tries it only there).
+_ADDRESS_SAID_HEAD = re.compile(r"(?i)(?=\b(?:my |address:|ship|deliver|i |we |send |located at))")
 _ADDRESS_WORDS = ("address", "ship", "deliver", "live", "moved", "relocated", "send", "located")
 _ADDRESS_END = re.compile(r"[.!?;](?=\s+[A-Z]|\s*$)|\s(?:and|but|since|please|thanks)\s", re.I)
 _UPPER = "A-ZÀ-ÖØ-Þ"
@@ -204,7 +216,7 @@ def _address_words(chunk: str) -> str:
 def _addresses(text: str) -> Iterator[Finding]:
     for m in starts(_ADDRESS_START, _ADDRESS, text):
         yield Finding("address", m.start(), m.end(), m.group().rstrip(".,"))
-    for m in near(text, text.lower(), _ADDRESS_WORDS, _ADDRESS_SAID):
+    for m in near(text, text.lower(), _ADDRESS_WORDS, _ADDRESS_SAID, head=_ADDRESS_SAID_HEAD):
         start = m.end()
         lines = text[start : start + 120].split("\n")
         # A short first line ("17/920") continues on the next one.

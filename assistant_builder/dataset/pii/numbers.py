@@ -20,7 +20,9 @@ from .phone_table import possible_international, possible_national
 # A run of digit groups; the card is the longest window of whole groups that passes the checks
 # ("order #67763483 3707 240862 41020" holds an Amex after an order number).
 # It opens with the digit and looks behind it (as the patterns below): re skips to digits in C.
-_DIGIT_RUN = re.compile(r"\d(?<![\w.,/-]\d)\d*(?:[ -]\d+)*(?![\w/-]|[.,]\d)")
+# Only runs with 13 digits or more (the shortest card) are matched: the look-ahead fails in C on
+# every shorter number, and a run so skipped holds no later start of a longer one.
+_DIGIT_RUN = re.compile(r"\d(?<![\w.,/-]\d)(?=(?:[ -]?\d){12})\d*(?:[ -]\d+)*(?![\w/-]|[.,]\d)")
 # Issuer prefixes (ISO/IEC 7812 ranges the brands publish) and the lengths each brand issues:
 # a number of the wrong length for its prefix is an order or tracking number that happens to
 # pass Luhn (one in ten does). Tried in order; the first prefix that matches decides.
@@ -133,7 +135,7 @@ _VERSION_BEFORE = re.compile(
 )
 
 
-def _ips(text: str) -> Iterator[Finding]:
+def _ipv4s(text: str) -> Iterator[Finding]:
     for m in _IPV4.finditer(text):
         if _VERSION_BEFORE.search(text[max(0, m.start() - 20) : m.start()]):
             continue
@@ -146,6 +148,9 @@ def _ips(text: str) -> Iterator[Finding]:
         if ip.is_loopback or ip.is_unspecified:
             continue
         yield Finding("ip", m.start(), m.end(), m.group())
+
+
+def _ipv6s(text: str) -> Iterator[Finding]:
     if _IPV6_GATE.search(text):
         for m in _IPV6.finditer(text):
             cand = m.group()
@@ -165,7 +170,14 @@ _PHONE = re.compile(
     r"(?:(?:\s|[.-]|\s?-\s?)\d{1,10}){0,5}(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
     r"(?![\w%$€£]|[.,]\d|-\w)"
 )
-_PHONE_START = re.compile(r"[+(\d](?<![\w+/#$€£.,-][+(\d])")  # where _PHONE can start
+# Where _PHONE can start, and only where seven digits follow, each within three separators of
+# the last (a phone has seven or more: _phone_shape): most numbers in a text (dates, prices,
+# versions) fail that look-ahead in C. A start so skipped is followed in its own run by starts
+# with fewer digits still, so the scan keeps every match of seven digits a full scan finds.
+_PHONE_START = re.compile(
+    r"[+(\d](?<![\w+/#$€£.,-][+(\d])"
+    r"(?=(?<=\d)(?:[\s.()-]{0,3}\d){6}|(?<=[+(])\s?\d(?:[\s.()-]{0,3}\d){6})"
+)
 _PHONE_CONTEXT = re.compile(
     r"(?i)\b(?:phone[ds]?|phoning|tel|telephone|mobile|cell|fax|call(?:ed|ing|s)?|ring(?:ing)?|"
     r"rang|text(?:ing)?|sms|whatsapp|signal|number|"
@@ -192,7 +204,8 @@ _LOG_DATE = re.compile(r"(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01
 def _phone_shape(cand: str) -> str:
     """'strong' (international or shaped like a phone), 'weak' (needs a word like "call"
     before it) or '' (not a phone: too few or many digits, a date, a version)."""
-    digits = _NON_DIGIT.sub("", _EXTENSION.sub("", cand))
+    # An extension ("x", "ext", "extension") holds an x: without one there is none to cut.
+    digits = _NON_DIGIT.sub("", _EXTENSION.sub("", cand) if "x" in cand or "X" in cand else cand)
     if not 7 <= len(digits) <= 15 or _DATE.fullmatch(cand.strip()):
         return ""
     if _LOG_DATE.match(cand):
@@ -220,10 +233,11 @@ def _phones(text: str, regions: tuple[str, ...]) -> Iterator[Finding]:
         intl = cand.startswith(("+", "00"))
         if not intl and _ID_BEFORE.search(before):
             continue
-        after = text[start + len(cand) : start + len(cand) + 30]
-        context = bool(_PHONE_CONTEXT.search(before) or _PHONE_AFTER.search(after))
-        if shape == "weak" and not context:
-            continue  # a bare run of digits is an order or account number unless said
+        if shape == "weak":
+            # A bare run of digits is an order or account number unless said.
+            after = text[start + len(cand) : start + len(cand) + 30]
+            if not (_PHONE_CONTEXT.search(before) or _PHONE_AFTER.search(after)):
+                continue
         # A number followed by another one ("+65 9722 1724 3) save", "... 24/7") is one
         # run of groups: the longest run of whole groups that is a phone number is the number.
         for part in _group_prefixes(cand):

@@ -62,16 +62,21 @@ _PREFIXED_KEY = re.compile(
     r")(?![\w-])"
 )
 # "api_key: abc...", "password=...", "Authorization: Bearer ...": the value is the secret.
-_ASSIGNED = re.compile(
+_SECRET_NAME = (
     # The name may close an environment variable or a camelCase key: PGPASSWORD, dbPassword.
-    r"(?i)(?-i:(?<![a-z0-9])|(?<=[a-z])(?=[A-Z]))"
+    r"(?-i:(?<![a-z0-9])|(?<=[a-z])(?=[A-Z]))"
     r"(?:api[_ -]?key|apikey|secret(?:[_ -]?(?:access[_ -]?)?key)?"
     r"|access[_ -]?(?:key|token)|auth[_ -]?token"
-    r"|token|passw(?:or)?d|pwd|client[_ -]?secret|private[_ -]?key|bearer)[\"']?"
+    r"|token|passw(?:or)?d|pwd|client[_ -]?secret|private[_ -]?key|bearer)"
+)
+_ASSIGNED = re.compile(
+    rf"(?i){_SECRET_NAME}[\"']?"
     r"(?:\s*(?:[:=]|is|was)\s*|\s+)[\"'`]?([A-Za-z0-9*!@#$%^&~?+/][A-Za-z0-9_\-.+/=~!@#$%^&*?]{7,})"
     r"|\s-p(['\"])([^'\"\s]{6,})\2"  # mysql -p'...'"
     r"|\bkey\s*[:=]\s*[\"'`]?([A-Za-z0-9][A-Za-z0-9_\-.+/=~!@#$%^&*]{7,})"
 )
+# Where _ASSIGNED can start (its three openings; near() tries it only there).
+_ASSIGNED_HEAD = re.compile(rf"(?i)(?={_SECRET_NAME}|\s-p['\"]|\bkey)")
 # "=" only as base64 padding: "request_id=SKU-2212-RED-XL" is a name and a value, not a token.
 _TOKEN = re.compile(r"(?<![\w/+.-])[A-Za-z0-9][A-Za-z0-9_\-+/]{23,}={0,2}(?![\w/+=-])")
 
@@ -90,9 +95,10 @@ def _is_high_entropy(tok: str) -> bool:
         return False
     if not (_A_LOWER.search(core) and _A_UPPER.search(core)):
         return False
-    if _JOINED_WORDS.fullmatch(core) and shannon_bits(core) < 4.2:
+    bits = shannon_bits(core)
+    if _JOINED_WORDS.fullmatch(core) and bits < 4.2:
         return False
-    return shannon_bits(core) >= 3.8
+    return bits >= 3.8
 
 
 # Gates start only where a token starts, so they scan a long text once instead of retrying at
@@ -130,7 +136,7 @@ def _secrets(text: str) -> Iterator[Finding]:
 
 def _assigned(text: str) -> Iterator[Finding]:
     """The values after a secret's name ("password: ...", "Bearer ...")."""
-    for m in near(text, text.lower(), _SECRET_WORDS, _ASSIGNED):
+    for m in near(text, text.lower(), _SECRET_WORDS, _ASSIGNED, head=_ASSIGNED_HEAD):
         g = next(i for i in (1, 3, 4) if m.group(i))
         val = m.group(g).rstrip(".,;:!?)\"'`")
         # "the token is expired", "password reset", "password: ********": not a secret. Words
