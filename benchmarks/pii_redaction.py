@@ -1,4 +1,5 @@
 """python benchmarks/pii_redaction.py [--set FILE] [--libraries] [--build-repeats 5] [--faq DIR]
+[--against OTHER_CHECKOUT ...]
 
 Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes one):
 
@@ -15,6 +16,10 @@ Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes
    cache/redaction.json); the medians of the per-round ratios to "off" are reported. Each
    timed build runs in a fresh process (what ``assistant-builder dataset`` pays, lazy imports
    such as phonenumbers included); ``--same-process`` times them all in this one instead.
+
+``--against DIR ...`` times the builds of other checkouts (main's, say: ``git worktree add``)
+in the same rounds, interleaved, so that two versions of the detectors are compared under the
+same load; CPU seconds only.
 
 ``--libraries`` also measures presidio-analyzer (pattern recognizers only, on a blank spaCy
 tokenizer, so no model is downloaded), scrubadub and datafog where they are installed.
@@ -194,11 +199,47 @@ def time_build(ws_root: Path, mode: str) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def _time_fresh(ws_root: Path, mode: str) -> tuple[float, float]:
-    cmd = [sys.executable, __file__, "--time-build", str(ws_root), mode]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+def _time_fresh(ws_root: Path, mode: str, tree: Path = REPO) -> tuple[float, float]:
+    """One timed build in a new process, with the package of ``tree`` (a checkout)."""
+    script = tree / "benchmarks" / "pii_redaction.py"
+    cmd = [sys.executable, str(script), "--time-build", str(ws_root), mode]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     wall, cpu = out.split()[-2:]
     return float(wall), float(cpu)
+
+
+def paired_overhead(ws_root: Path, repeats: int, trees: list[Path]) -> list[dict[str, float]]:
+    """The rounds of build_overhead for several checkouts interleaved: each round builds off /
+    first build / rebuild with every checkout (their order turning round by round), so a load
+    that changes during the run falls on all of them alike. CPU seconds; medians of the
+    per-round ratios to the same checkout's "off" of that round."""
+    for tree in trees:
+        _time_fresh(ws_root, "off", tree)  # untimed: writes the dataset folder, warms caches
+    times: dict[Path, dict[str, list[float]]] = {
+        t: {"off": [], "cold": [], "warm": []} for t in trees
+    }
+    for r in range(repeats):
+        for tree in trees[r % len(trees) :] + trees[: r % len(trees)]:
+            for mode in ("off", "cold", "warm"):
+                times[tree][mode].append(_time_fresh(ws_root, mode, tree)[1])
+    out = []
+    for tree in trees:
+        t = times[tree]
+        out.append(
+            {
+                "off": statistics.median(t["off"]),
+                **{m: statistics.median(t[m]) for m in ("cold", "warm")},
+                **{
+                    f"added_{m}": statistics.median(
+                        b / a for a, b in zip(t["off"], t[m], strict=True)
+                    )
+                    - 1
+                    for m in ("cold", "warm")
+                },
+            }
+        )
+    return out
 
 
 def build_overhead(ws_root: Path, repeats: int, same_process: bool = False) -> dict[str, Any]:
@@ -226,7 +267,7 @@ def build_overhead(ws_root: Path, repeats: int, same_process: bool = False) -> d
 
 def build_table(
     records: list[dict[str, Any]], allow: list[str], repeats: int, faq: Path | None,
-    same_process: bool,
+    same_process: bool, against: list[Path] | None = None,
 ) -> None:  # fmt: skip
     samples = REPO.parent / "shared" / "samples" / "homebrew_faq_md"
     faq = faq or (samples if samples.is_dir() else None)
@@ -245,6 +286,14 @@ def build_table(
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, path, recs) in enumerate(cases):
             ws_root = make_workspace(Path(tmp) / str(i), path, recs, allow)
+            if against:
+                trees = [REPO, *against]
+                for tree, b in zip(trees, paired_overhead(ws_root, repeats, trees), strict=True):
+                    rows.append(
+                        f"| {name} | {tree} | {b['off']:.3f} s | {b['cold']:.3f} s "
+                        f"({b['added_cold']:+.1%}) | {b['warm']:.3f} s ({b['added_warm']:+.1%}) |"
+                    )
+                continue
             b = build_overhead(ws_root, repeats, same_process)
             rows.append(
                 f"| {name} | {b['rows']} | {b['off_s']:.3f} s / {b['off_cpu']:.3f} s "
@@ -252,6 +301,14 @@ def build_table(
                 f"({b['added_cold_cpu']:+.1%}) | {b['warm_s']:.3f} s ({b['added_warm']:+.1%}) / "
                 f"{b['warm_cpu']:.3f} s ({b['added_warm_cpu']:+.1%}) |"
             )
+    if against:
+        print(f"\nAdded dataset build time, CPU, median of {repeats} interleaved rounds (a fresh "
+              f"process per build; load average {load:.2f} before, {os.getloadavg()[0]:.2f} "
+              "after):")  # fmt: skip
+        print("| workspace | checkout | off | first build (added) | rebuild (added) |")
+        print("|---|---|---|---|---|")
+        print("\n".join(rows))
+        return
     how = "one process" if same_process else "a fresh process per build"
     print(f"\nAdded dataset build time, median of {repeats} rounds ({how}; load average "
           f"{load:.2f} before, {os.getloadavg()[0]:.2f} after):")  # fmt: skip
@@ -269,6 +326,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--faq", type=Path, help="Homebrew FAQ folder (default: ../shared/samples)")
     ap.add_argument("--same-process", action="store_true", help="time every build in this one")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        nargs="+",
+        help="other checkouts (e.g. main's) whose builds are timed in the same rounds",
+    )
     ap.add_argument("--time-build", nargs=2, metavar=("WORKSPACE", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.time_build:  # the child of one timed build
@@ -297,7 +360,8 @@ def main(argv: list[str] | None = None) -> None:
             print("misses:", res["misses"][:40])
             print("false positives:", res["false_positives"][:40])
     if args.build_repeats:
-        build_table(records, allow, args.build_repeats, args.faq, args.same_process)
+        against = [p.resolve() for p in args.against or []]
+        build_table(records, allow, args.build_repeats, args.faq, args.same_process, against)
 
 
 if __name__ == "__main__":
