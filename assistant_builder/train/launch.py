@@ -29,6 +29,7 @@ from assistant_builder.errors import UserError, one_line
 from assistant_builder.events import Cancelling, OnTrainEvent, TrainStarted, ignore, train_event
 from assistant_builder.runs import Run, open_run
 from assistant_builder.train import distributed
+from assistant_builder.train.answer_cut import KEY, cuts
 from assistant_builder.train.recipe import Recipe
 from assistant_builder.workspace import Workspace, atomic_write_json, atomic_write_text
 
@@ -62,11 +63,18 @@ class TrainHandle:
 
 
 # -- helpers shared with the child process (light: no torch import) -----------------------------
-def to_prompt_completion(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def to_prompt_completion(
+    rows: list[dict[str, Any]], paraphrase_answer_tokens: int = 0
+) -> list[dict[str, Any]]:
     """Conversations → TRL's conversational prompt/completion form, so the loss is computed on
     the assistant's last answer and its end-of-turn token only, never on the prompt. Both halves
-    go through the tokenizer's own chat template (the one inference and export use)."""
-    return [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
+    go through the tokenizer's own chat template (the one inference and export use). With
+    ``paraphrase_answer_tokens`` a paraphrase row carries its cut (answer_cut.py)."""
+    out = []
+    for r, cut in zip(rows, cuts(rows, paraphrase_answer_tokens), strict=True):
+        row = {"prompt": r["messages"][:-1], "completion": r["messages"][-1:]}
+        out.append({**row, KEY: cut} if cut else row)
+    return out
 
 
 def resolve_mode(recipe: Recipe, cuda: bool) -> tuple[str, str]:

@@ -15,9 +15,15 @@ from typing import Any
 
 
 def row_lengths(tokenizer: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Tokens of each prompt/completion row through the model's chat template."""
+    """Tokens of each prompt/completion row through the model's chat template (a paraphrase
+    row cut after its answer's opening counts the tokens it trains: answer_cut.py)."""
+    from assistant_builder.train.answer_cut import KEY, tokenize_row
+
     out = []
     for r in rows:
+        if r.get(KEY):
+            out.append(len(tokenize_row(tokenizer, r)[0]))
+            continue
         ids = tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=True)
         ids = ids["input_ids"] if hasattr(ids, "keys") else ids
         out.append(len(ids))

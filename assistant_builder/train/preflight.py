@@ -50,7 +50,7 @@ def estimate_run(
 
     if conversations is None:
         conversations = read_conversations(ws.dataset_dir / "train.jsonl")
-    rows = to_prompt_completion(conversations)
+    rows = to_prompt_completion(conversations, recipe.paraphrase_answer_tokens)
     tok = tokenizer if tokenizer is not None else load_tokenizer(recipe.base_model)
     lengths = long_rows.row_lengths(tok, rows)
     limit, decisions = long_rows.fit(

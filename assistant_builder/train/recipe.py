@@ -104,6 +104,14 @@ class Recipe(BaseModel):
         description="Raise max_seq_length for the run to the longest conversation (up to the "
         "model's context) instead of leaving long answers out; each long row is reported.",
     )
+    paraphrase_answer_tokens: int = Field(
+        0,
+        ge=0,
+        description="Train each paraphrase row (dataset meta how: paraphrased) on only the "
+        "first N tokens of its answer, with no end-of-turn token at the cut; the row with the "
+        "source's own question still trains the whole answer. Fewer tokens per epoch, which a "
+        "time budget turns into more epochs. 0: every row trains its whole answer.",
+    )
     padding_free: bool = Field(
         True,
         description="Batch rows end to end without padding (position ids restart per row), "

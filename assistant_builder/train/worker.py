@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_builder.dataset.conversations import read_conversations
-from assistant_builder.train import distributed, dpo
+from assistant_builder.train import answer_cut, distributed, dpo
 from assistant_builder.train.guard import read_guard, repair, reproduces
 from assistant_builder.train.launch import (
     describe_failure,
@@ -77,9 +77,12 @@ def _retrieval_notes(run_dir: Path) -> list[str]:
     return describe(info or {})
 
 
-def _read_rows(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train, eval) rows of the run's dataset copy, as prompt/completion pairs."""
-    train_rows = to_prompt_completion(read_conversations(run_dir / "data" / "train.jsonl"))
+def _read_rows(run_dir: Path, recipe: Recipe) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, eval) rows of the run's dataset copy, as prompt/completion pairs; eval rows
+    keep their whole answers (the eval loss is the answers' own)."""
+    train_rows = to_prompt_completion(
+        read_conversations(run_dir / "data" / "train.jsonl"), recipe.paraphrase_answer_tokens
+    )
     eval_path = run_dir / "data" / "eval.jsonl"
     eval_rows = to_prompt_completion(read_conversations(eval_path)) if eval_path.is_file() else []
     if not train_rows:
@@ -250,7 +253,7 @@ def _cpu_speedups(trainer: Any, recipe: Recipe, mode: str, log: EventLog) -> Non
 
 def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, str]:
     # Read and check the data before importing torch or loading weights: a bad row fails fast.
-    train_rows, eval_rows = _read_rows(run_dir)
+    train_rows, eval_rows = _read_rows(run_dir, recipe)
 
     import torch
     from datasets import Dataset
@@ -267,7 +270,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     mode, why = resolve_mode(recipe, cuda)
     tokenizer = load_tokenizer(recipe.base_model)
     model = _load_model(recipe, mode, cuda)
-    notes = _retrieval_notes(run_dir)
+    notes = _retrieval_notes(run_dir) + answer_cut.notes(train_rows)
     padding_free = _attention(model, recipe, cuda, notes)
     optim = _optimizer(recipe, cuda, notes)
     log.emit("mode", mode=mode, why=why, notes=notes, padding_free=padding_free, optim=optim)
@@ -309,7 +312,7 @@ def build_trainer(run_dir: Path, recipe: Recipe, log: EventLog) -> tuple[Any, st
     trainer = cls(
         model=model,
         args=config,
-        train_dataset=Dataset.from_list(train_rows),
+        train_dataset=Dataset.from_list(answer_cut.training_rows(tokenizer, train_rows)),
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=None
