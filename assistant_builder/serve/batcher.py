@@ -282,21 +282,19 @@ class Batcher:
         tokens the model itself chooses (stopping at the first other choice, whose logits
         are then the next step's). None when the row finished on a guessed token."""
         step = self.backend.step
-        kept = step.length + 1
+        start = step.length
         every = self.backend.step_verify([token, *guess])
-        i = 0
+        right = 0
         for i, g in enumerate(guess):
             if row.choose(every[i]) != g:
                 break
-            kept += 1
+            right += 1
             if row.advance(g, self.backend.end_ids) is not None:
                 return None
-        else:
-            i = len(guess)
-        self.guessed += i
-        guesses.taken(i)
-        step.keep(kept)
-        return every[i]
+        self.guessed += right
+        guesses.taken(right)
+        step.keep(start + 1 + right)  # the chosen token and the guessed ones the model chose
+        return every[right]
 
     def _join(
         self, rows: list[Row], tokens: list[int], mask: Any, pos: Any, cache: Any, late: list[Job]
