@@ -15,7 +15,9 @@ Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes
    from an earlier build (a first build), on again (a rebuild, which reads
    cache/redaction.json); the medians of the per-round ratios to "off" are reported. Each
    timed build runs in a fresh process (what ``assistant-builder dataset`` pays, lazy imports
-   such as phonenumbers included); ``--same-process`` times them all in this one instead.
+   such as phonenumbers included); ``--same-process`` times them all in this one instead, and
+   ``--command`` the whole ``assistant-builder dataset`` command (interpreter start, CLI, the
+   summary), which is what a user waits for.
 
 ``--against DIR ...`` times the builds of other checkouts (main's, say: ``git worktree add``)
 in the same rounds, interleaved, so that two versions of the detectors are compared under the
@@ -209,6 +211,22 @@ def _time_fresh(ws_root: Path, mode: str, tree: Path = REPO) -> tuple[float, flo
     return float(wall), float(cpu)
 
 
+def _time_command(ws_root: Path, mode: str) -> tuple[float, float]:
+    """One ``assistant-builder dataset`` command as a user runs it (interpreter start, CLI,
+    imports, build, the summary printed); CPU seconds of the child from ``getrusage``."""
+    import resource
+
+    if mode == "cold":
+        (ws_root / "cache" / "redaction.json").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "assistant_builder", "--workspace", str(ws_root), "--json",
+           "dataset", *(["--no-redact"] if mode == "off" else [])]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=True, env=env)
+    r1, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - t0
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
 def paired_overhead(ws_root: Path, repeats: int, trees: list[Path]) -> list[dict[str, float]]:
     """The rounds of build_overhead for several checkouts interleaved: each round builds off /
     first build / rebuild with every checkout (their order turning round by round), so a load
@@ -242,9 +260,10 @@ def paired_overhead(ws_root: Path, repeats: int, trees: list[Path]) -> list[dict
     return out
 
 
-def build_overhead(ws_root: Path, repeats: int, same_process: bool = False) -> dict[str, Any]:
-    """Paired dataset builds of one workspace with redaction off and on (alternating)."""
-    timer = time_build if same_process else _time_fresh
+def build_overhead(ws_root: Path, repeats: int, how: str = "fresh") -> dict[str, Any]:
+    """Paired dataset builds of one workspace with redaction off and on (alternating); ``how``:
+    fresh (a process per build), process (all in this one) or command (the CLI command)."""
+    timer = {"fresh": _time_fresh, "process": time_build, "command": _time_command}[how]
     timer(ws_root, "off")  # a first build writes the dataset folder: not timed
     times: dict[str, list[tuple[float, float]]] = {"off": [], "cold": [], "warm": []}
     for _ in range(repeats):
@@ -267,7 +286,7 @@ def build_overhead(ws_root: Path, repeats: int, same_process: bool = False) -> d
 
 def build_table(
     records: list[dict[str, Any]], allow: list[str], repeats: int, faq: Path | None,
-    same_process: bool, against: list[Path] | None = None,
+    how: str, against: list[Path] | None = None,
 ) -> None:  # fmt: skip
     samples = REPO.parent / "shared" / "samples" / "homebrew_faq_md"
     faq = faq or (samples if samples.is_dir() else None)
@@ -281,6 +300,10 @@ def build_table(
     else:
         cases[:0] = [(f"Homebrew FAQ ({faq.name})", faq, [])]
         cases.append((f"Homebrew FAQ + {len(records)} labelled tickets", faq, records))
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        # Without .pyc files every fresh process compiles the detectors' source again (~10 ms
+        # a first build pays and "off" does not), which an installed package never does.
+        print("note: PYTHONDONTWRITEBYTECODE is set; unset it for figures a user would see")
     load = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,7 +317,7 @@ def build_table(
                         f"({b['added_cold']:+.1%}) | {b['warm']:.3f} s ({b['added_warm']:+.1%}) |"
                     )
                 continue
-            b = build_overhead(ws_root, repeats, same_process)
+            b = build_overhead(ws_root, repeats, how)
             rows.append(
                 f"| {name} | {b['rows']} | {b['off_s']:.3f} s / {b['off_cpu']:.3f} s "
                 f"| {b['cold_s']:.3f} s ({b['added_cold']:+.1%}) / {b['cold_cpu']:.3f} s "
@@ -309,8 +332,9 @@ def build_table(
         print("|---|---|---|---|---|")
         print("\n".join(rows))
         return
-    how = "one process" if same_process else "a fresh process per build"
-    print(f"\nAdded dataset build time, median of {repeats} rounds ({how}; load average "
+    said = {"process": "one process", "fresh": "a fresh process per build",
+            "command": "the whole `assistant-builder dataset` command"}[how]  # fmt: skip
+    print(f"\nAdded dataset build time, median of {repeats} rounds ({said}; load average "
           f"{load:.2f} before, {os.getloadavg()[0]:.2f} after):")  # fmt: skip
     print("| workspace | rows | off (wall / CPU) | first build, no cache (wall / CPU) "
           "| rebuild, cache (wall / CPU) |")  # fmt: skip
@@ -326,6 +350,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--faq", type=Path, help="Homebrew FAQ folder (default: ../shared/samples)")
     ap.add_argument("--same-process", action="store_true", help="time every build in this one")
+    ap.add_argument(
+        "--command",
+        action="store_true",
+        help="time the whole `assistant-builder dataset` command (interpreter start and CLI "
+        "included) instead of the build function in a fresh process",
+    )
     ap.add_argument(
         "--against",
         type=Path,
@@ -361,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
             print("false positives:", res["false_positives"][:40])
     if args.build_repeats:
         against = [p.resolve() for p in args.against or []]
-        build_table(records, allow, args.build_repeats, args.faq, args.same_process, against)
+        how = "process" if args.same_process else "command" if args.command else "fresh"
+        build_table(records, allow, args.build_repeats, args.faq, how, against)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ A workspace is rebuilt often (after a review, an allow-list change, a new source
 its texts did not change: their findings are read back instead of detected again. The
 allow-list is applied after this cache, so changing it needs no new detection. Entries are
 keyed by the text's hash and are valid for one version of the detectors (a hash of their
-source and of the phonenumbers release) and one set of kinds and regions; anything else
+source and of the phone length table) and one set of kinds and regions; anything else
 starts an empty cache. Only the texts of the last build are kept.
 """
 
@@ -23,15 +23,13 @@ Store = dict[str, list[list[Any]]]  # text hash -> [[kind, start, end], ...]
 
 @cache
 def detector_version() -> str:
-    """The detectors' source and the phonenumbers release. The release is read from the
-    package's ``__init__.py`` (where its ``__version__`` is) without importing it: the import
-    takes longer than a whole dataset build of an FAQ, which may find no phone to check."""
-    from importlib.util import find_spec
-
-    spec = find_spec("phonenumbers")
-    h = hashlib.sha256(Path(spec.origin).read_bytes() if spec and spec.origin else b"")
+    """A hash of the detectors' source and of the phone length table they read (written from
+    libphonenumber's metadata, so a new phonenumbers release that changes a length changes the
+    table). phonenumbers itself is not looked up: finding its files on the path costs a first
+    build more than reading the cache saves, and a build does not import it."""
+    h = hashlib.sha256()
     pii = Path(__file__).with_name("pii")
-    for f in sorted([*pii.glob("*.py"), *pii.glob("*.json")]):  # the phone table too
+    for f in sorted([*pii.glob("*.py"), *pii.glob("*.json")]):
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
