@@ -64,9 +64,17 @@ class RequestDrafts:
     the request stops guessing for a while: 1 token, then 2, 4 ... up to ``MAX_PAUSE`` while
     guesses keep failing; a guess with any token right ends the pause. An answer that is not
     in the material then pays for few checks, and one that copies it is checked throughout.
+
+    The guess length follows the answer too (the schedule transformers' assisted generation
+    calls "heuristic"): two tokens longer after a guess taken whole, one shorter otherwise,
+    within [``MIN_GUESS``, ``limit``]. A check's cost grows with its rows, so an answer that
+    copies only a few tokens at a time checks short guesses (benchmarks/README.md, "Single
+    stream").
     """
 
     MAX_PAUSE = 32
+    MIN_GUESS = 2
+    FIRST_GUESS = 4
 
     def __init__(self, prompt_ids: list[int], shared: Drafts | None) -> None:
         self.prompt = prompt_ids
@@ -74,9 +82,13 @@ class RequestDrafts:
         self.shared = shared
         self.pause = 0  # tokens to go before the next guess
         self.failed = 0  # wrong guesses in a row
+        self.length = self.FIRST_GUESS  # tokens to guess next time
+        self._asked = 0  # the length of the last guess
 
     def taken(self, right: int) -> None:
         """How many tokens of the last guess the model chose."""
+        whole = right >= self._asked > 0
+        self.length = min(self.length + 2, GUESS) if whole else max(self.length - 1, self.MIN_GUESS)
         if right:
             self.failed = 0
             return
@@ -87,6 +99,7 @@ class RequestDrafts:
         if self.pause:
             self.pause -= 1
             return []
+        limit = min(limit, self.length)
         n = self.own.match
         tail = generated[-n:]
         if len(tail) < n:
@@ -94,6 +107,7 @@ class RequestDrafts:
         guess = self.own.propose(tail, limit)
         if not guess and self.shared is not None:
             guess = self.shared.propose(tail, limit)
+        self._asked = len(guess)
         return guess
 
 

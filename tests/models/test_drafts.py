@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant_builder.models.drafts import Drafts, RequestDrafts, answer_drafts, answers_of
+from assistant_builder.models.drafts import (
+    GUESS,
+    Drafts,
+    RequestDrafts,
+    answer_drafts,
+    answers_of,
+)
 
 
 def test_the_continuation_of_the_last_tokens_first_occurrence() -> None:
@@ -84,3 +90,23 @@ def test_wrong_guesses_pause_guessing_longer_each_time_and_a_right_one_resumes()
     for _ in range(20):
         req.taken(0)
     assert req.pause == RequestDrafts.MAX_PAUSE
+
+
+def test_the_guess_grows_after_a_guess_taken_whole_and_shrinks_after_a_partial_one() -> None:
+    prompt = list(range(1, 40))
+    req = RequestDrafts(prompt, None)
+    ctx = [1, 2, 3]
+    first = req.propose(ctx)
+    assert first == prompt[3 : 3 + RequestDrafts.FIRST_GUESS]
+    req.taken(len(first))  # taken whole: two longer next time
+    assert len(req.propose(ctx)) == RequestDrafts.FIRST_GUESS + 2
+    req.taken(1)  # one of six: one shorter, and no pause (a token was right)
+    assert req.pause == 0 and len(req.propose(ctx)) == RequestDrafts.FIRST_GUESS + 1
+    for _ in range(10):
+        req.propose(ctx)
+        req.taken(1)
+    assert len(req.propose(ctx)) == RequestDrafts.MIN_GUESS  # never shorter than this
+    for _ in range(10):
+        req.taken(len(req.propose(ctx)))
+    assert len(req.propose(ctx)) == GUESS  # and never longer than the caller's limit
+    assert len(req.propose(ctx, limit=3)) == 3
