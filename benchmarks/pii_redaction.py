@@ -14,8 +14,8 @@ Redaction quality and cost, on a labelled set (benchmarks/pii/make_set.py writes
    support tickets). Each is built in rounds of three: redaction off, on with no findings kept
    from an earlier build (a first build), on again (a rebuild, which reads
    cache/redaction.json); the medians of the per-round ratios to "off" are reported. Each
-   timed build runs in a fresh process (what ``assistant-builder dataset`` pays, lazy imports
-   such as phonenumbers included); ``--same-process`` times them all in this one instead, and
+   timed build runs in a fresh process (what ``assistant-builder dataset`` pays, the lazy
+   imports inside the build included); ``--same-process`` times them all in this one instead, and
    ``--command`` the whole ``assistant-builder dataset`` command (interpreter start, CLI, the
    summary), which is what a user waits for.
 

@@ -67,9 +67,9 @@ class RequestDrafts:
 
     The guess length follows the answer too (the schedule transformers' assisted generation
     calls "heuristic"): two tokens longer after a guess taken whole, one shorter otherwise,
-    within [``MIN_GUESS``, ``limit``]. A check's cost grows with its rows, so an answer that
-    copies only a few tokens at a time checks short guesses (benchmarks/README.md, "Single
-    stream").
+    within [``MIN_GUESS``, ``GUESS``] and never more than a caller's ``limit``. A check's
+    cost grows with its rows, so an answer that copies only a few tokens at a time checks
+    short guesses (benchmarks/README.md, "Single stream").
     """
 
     MAX_PAUSE = 32

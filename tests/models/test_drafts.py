@@ -108,5 +108,5 @@ def test_the_guess_grows_after_a_guess_taken_whole_and_shrinks_after_a_partial_o
     assert len(req.propose(ctx)) == RequestDrafts.MIN_GUESS  # never shorter than this
     for _ in range(10):
         req.taken(len(req.propose(ctx)))
-    assert len(req.propose(ctx)) == GUESS  # and never longer than the caller's limit
-    assert len(req.propose(ctx, limit=3)) == 3
+    assert len(req.propose(ctx)) == GUESS  # and never longer than GUESS
+    assert len(req.propose(ctx, limit=3)) == 3  # nor than the caller's limit
