@@ -24,6 +24,7 @@ from assistant_builder.retrieval.terms import (
     search_text,
     synonym_stems,
     typed_abbreviations,
+    without_code,
 )
 from assistant_builder.workspace import (
     Workspace,
@@ -228,7 +229,9 @@ class Index:
             tokens = [t * weight + x + b for t, x, b in zip(titles, extra, bodies, strict=True)]
             if options.acronyms:
                 # From the material's own words: generated phrasings repeat their templates.
-                vocab = {t for toks in tokens for t in toks}
+                # An abbreviation the prose itself uses is not one; code does not count.
+                prose = tokenize([without_code(f"{p.title}\n{p.body}") for p in passages])
+                vocab = {t for toks in [*prose, *extra] for t in toks}
                 own = [t + b for t, b in zip(titles, bodies, strict=True)]
                 meta["acronyms"] = mine_acronyms(own, vocab, _filler())
             retriever = bm25s.BM25()

@@ -99,6 +99,16 @@ def mine_acronyms(
     return {a: list(g) for a, (_, g) in best.items() if g is not None}
 
 
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
+
+
+def without_code(text: str) -> str:
+    """``text`` without its code (fenced blocks, inline spans): a command such as
+    `gh pr checkout` does not make "pr" a word the material uses for something else, so it
+    does not stop "PR" from standing for the material's "pull request"."""
+    return _CODE.sub(" ", text)
+
+
 def typed_abbreviations(query: str) -> set[str]:
     """The words a person wrote as an abbreviation: two to five capitals ("PR", "PRs",
     "iOS" is not one: it is a name)."""

@@ -78,6 +78,27 @@ def test_abbreviation_stands_for_the_words_the_material_spells_out(tmp_path: Pat
     assert index.coverage("nobody looked at my pr", merge) == pytest.approx(without)
 
 
+def test_a_command_in_code_does_not_stop_an_abbreviation(tmp_path: Path) -> None:
+    merge = Passage(
+        0,
+        "Why haven't you merged my pull request?",
+        "Maintainers miss requests; rebase your pull request.",
+        "g-merge",
+        "pair",
+    )
+    fetch = Passage(
+        1,
+        "How do I try someone else's pull request?",
+        "Run:\n\n```sh\ngh pr checkout 123\n```\n\nor `brew pr-pull 123`.",
+        "g-fetch",
+        "pair",
+    )
+    assert _build(tmp_path, IndexOptions(), merge, fetch).acronyms["pr"] == ["pull", "request"]
+    # The same word in the prose is the material's own word: then it is not an abbreviation.
+    prose = Passage(2, "What is a pr number?", "The pr number of a change.", "g-pr", "pair")
+    assert "pr" not in _build(tmp_path, IndexOptions(), merge, fetch, prose).acronyms
+
+
 def test_mined_abbreviations_skip_used_tied_and_conversational_ones() -> None:
     docs = [
         ["pull", "request", "merg", "pull", "request"],
