@@ -1,6 +1,7 @@
 """Retrieval latency: what retrieving adds to answering one question, at 10,000 passages.
 
     python benchmarks/retrieval.py [--passages 10000] [--questions 200] [--k 3] [--tokenizer]
+    python benchmarks/retrieval.py --check [--questions 50]
 
 Builds an index of ``--passages`` FAQ-like passages (the starter FAQ's and the Homebrew FAQ's
 entries, when present, each repeated with a different product name and a few random words
@@ -11,6 +12,10 @@ fitting the passages into the context budget and rendering the prompt. Token cou
 and the server use). The baseline is the same question without retrieval: zero work, so the
 figure is the time added. Medians and the 95th percentile in milliseconds; the machine's load
 before and after. Writes ``benchmarks/out/retrieval.json``.
+
+``--check`` times the matched-question layout (a closed-book run's) by words alone and with the
+model check of the best entries (retrieval/check.py), alternating per question, so the check's
+cost is read against words alone in one run.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(1)
     entries = _entries()
     questions = [rng.choice(entries)["question"].lower() for _ in range(opts.questions)]
+    if opts.check:
+        return record | timed_check(index, questions, count) | {"passages": opts.passages}
     settings = RetrievalSettings(k=opts.k)
     grounded_prompt(index, questions[0], settings, count)  # loads the BM25 matrices once
     times = []
@@ -100,15 +107,49 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def timed_check(index: Any, questions: list[str], count: Any) -> dict[str, Any]:
+    from assistant_builder.retrieval.answer import MATCHED, RetrievalSettings, grounded_prompt
+    from assistant_builder.retrieval.check import EntryCheck
+
+    check = EntryCheck.default()
+    settings = RetrievalSettings(layout=MATCHED)
+    grounded_prompt(index, questions[0], settings, count, check)  # warm: matrices, weights
+    words: list[float] = []
+    checked: list[float] = []
+    for q in questions:
+        for out, c in ((words, None), (checked, check)):
+            t = time.perf_counter()
+            grounded_prompt(index, q, settings, count, c)
+            out.append((time.perf_counter() - t) * 1000)
+    med_w, med_c = statistics.median(words), statistics.median(checked)
+    return {
+        "questions": len(questions),
+        "words_median_ms": round(med_w, 2),
+        "checked_median_ms": round(med_c, 2),
+        "checked_p95_ms": round(sorted(checked)[int(0.95 * (len(checked) - 1))], 2),
+        "check_adds_ms": round(med_c - med_w, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--passages", type=int, default=10_000, help="passages in the index")
     p.add_argument("--questions", type=int, default=200, help="questions timed")
     p.add_argument("--k", type=int, default=3, help="passages per question")
     p.add_argument("--tokenizer", action="store_true", help="count with the default tokenizer")
+    p.add_argument("--check", action="store_true", help="time the model check against words alone")
     opts = p.parse_args(argv)
     r = run(opts)
     finish_record(r, "retrieval")
+    if opts.check:
+        print("| passages | questions | words alone, median ms | with the check: median | p95 |")
+        print("|---|---|---|---|---|")
+        print(
+            f"| {r['passages']} | {r['questions']} | {r['words_median_ms']} | "
+            f"{r['checked_median_ms']} | {r['checked_p95_ms']} |"
+        )
+        print(f"load: before {r['uptime_before']}\n      after  {r['uptime_after']}")
+        return 0
     print("| passages | k | tokens counted by | build s | median ms | p95 ms | max ms |")
     print("|---|---|---|---|---|---|---|")
     print(

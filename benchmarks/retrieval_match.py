@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -84,7 +85,7 @@ def options(spec: str) -> Any:
 
 
 def measure_all(
-    faq: Path, golden_path: Path, bar: float, specs: list[str], verbose: bool
+    faq: Path, golden_path: Path, bar: float, specs: list[str], verbose: bool, check: Any = None
 ) -> dict[str, dict[str, Any]]:
     from assistant_builder.dataset.build import build_dataset
     from assistant_builder.retrieval.index import Index, IndexOptions, open_index
@@ -104,14 +105,24 @@ def measure_all(
             index = Index.build(Path(tmp) / f"v{i}", built.passages, [], options(spec))
             if verbose:
                 print(f"  -- {spec}")
-            out[spec] = measure(index, plain, golden, bar, verbose)
+            out[spec] = measure(index, plain, golden, bar, verbose, check)
         return out
 
 
 def measure(
-    index: Any, plain: Any, golden: list[dict[str, Any]], bar: float, verbose: bool
+    index: Any, plain: Any, golden: list[dict[str, Any]], bar: float, verbose: bool, check: Any
 ) -> dict[str, Any]:
-    from assistant_builder.retrieval.answer import match_entry
+    import time
+
+    from assistant_builder.retrieval.answer import match_entry as _match
+
+    spent: list[float] = []
+
+    def match_entry(*args: Any) -> Any:
+        t = time.perf_counter()
+        m = _match(*args)
+        spent.append(time.perf_counter() - t)
+        return m
 
     if True:
         out: dict[str, Any] = {"passages": len(index.passages)}
@@ -121,7 +132,7 @@ def measure(
             for g in rows:
                 gold = plain.search(g.get("reference") or "", 1).hits
                 gold_group = gold[0].passage.group if gold else None
-                m = match_entry(index, g["question"], bar)
+                m = match_entry(index, g["question"], bar, check)
                 first = index.search(g["question"], 1).hits
                 top1 += bool(first) and first[0].passage.group == gold_group
                 ok = m.hit is not None and m.hit.passage.group == gold_group
@@ -136,7 +147,7 @@ def measure(
             out[split] = {"n": len(rows), "right": right, "wrong": wrong, "top1": top1}
         over = []
         for q in probes():
-            m = match_entry(index, q, bar)
+            m = match_entry(index, q, bar, check)
             if m.hit is not None:
                 over.append(q)
                 if verbose:
@@ -145,11 +156,12 @@ def measure(
         # The source's own other phrasings of a question (QnA exports list several), asked
         # word for word: a customer who types one should get its entry.
         asked = [(v, p.group) for p in index.passages for v in p.variants]
-        found = [match_entry(index, v, bar).hit for v, _ in asked]
+        found = [match_entry(index, v, bar, check).hit for v, _ in asked]
         right = [
             h is not None and h.passage.group == g for h, (_, g) in zip(found, asked, strict=True)
         ]
         out["variants"] = {"n": len(asked), "right": sum(right)}
+        out["ms_per_question"] = round(1000 * sum(spent) / max(1, len(spent)), 1)
         return out
 
 
@@ -166,15 +178,26 @@ def main(argv: list[str] | None = None) -> int:
         help="index options to compare, comma-separated: default, none, none+variants, "
         "default-acronyms, default+title_weight=2 ...",
     )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="with the model check of the best entries (retrieval/check.py), as the eval and "
+        "serve match; loads the default model",
+    )
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
+    check = None
+    if args.check:
+        from assistant_builder.retrieval.check import EntryCheck
+
+        check = EntryCheck.default()
     sets = default_sets()
     if args.faq or args.golden:
         if not (args.faq and args.golden):
             ap.error("--faq and --golden go together")
         sets = {args.faq.stem: (args.faq, args.golden)}
     specs = [x.strip() for x in args.options.split(",") if x.strip()]
-    print(f"bar {args.bar}")
+    print(f"bar {args.bar}" + (", with the model check" if check else ""))
     print(
         "| FAQ (entries) | index | verbatim right | source variants right | reworded right "
         "(top-1) | reworded wrong | probes over |"
@@ -182,10 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     total: dict[str, dict[str, int]] = {s: {"right": 0, "n": 0, "wrong": 0, "over": 0, "probes": 0}
                                         for s in specs}  # fmt: skip
+    times: list[float] = []
     for name, (faq, golden) in sets.items():
         if args.verbose:
             print(f"{name}:")
-        results = measure_all(faq, golden, args.bar, specs, args.verbose)
+        results = measure_all(faq, golden, args.bar, specs, args.verbose, check)
         for spec, r in results.items():
             v, w, p, sv = r["verbatim"], r["reworded"], r["probes"], r["variants"]
             print(
@@ -193,12 +217,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sv['right']}/{sv['n']} | "
                 f"{w['right']}/{w['n']} ({w['top1']}) | {w['wrong']} | {p['over']}/{p['n']} |"
             )
+            times.append(r["ms_per_question"])
             t = total[spec]
             t["right"] += w["right"]
             t["n"] += w["n"]
             t["wrong"] += w["wrong"]
             t["over"] += p["over"]
             t["probes"] += p["n"]
+    print(f"matching time per question (all sets, mean): {statistics.mean(times):.1f} ms")
     for spec, t in total.items():
         print(
             f"all sets, {spec}: reworded right {t['right']}/{t['n']}, wrong {t['wrong']}; "

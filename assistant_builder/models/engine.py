@@ -224,6 +224,15 @@ class Engine:
             raise ValueError("no adapter loaded: cannot answer as tuned")
         return next(iter(self.adapters))
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the shared model runs (generation, or a retrieval check on it)."""
+        return self._lock
+
+    def base_weights(self) -> Any:
+        """A context in which the model runs with its adapters off (the caller holds lock)."""
+        return self._adapter_ctx(BASE)
+
     def _adapter_ctx(self, side: str) -> Any:
         if not self.adapters:
             return contextlib.nullcontext()

@@ -11,7 +11,9 @@ Two ways to use what was retrieved:
   wording finds the entry (BM25), and the model is asked the question it learned for that
   entry's answer. An entry that holds less than ``min_coverage`` of the question's weight
   (see Index.coverage) is not close enough: the question is asked as typed, so an off-topic
-  question still gets the model's own (out-of-scope) answer.
+  question still gets the model's own (out-of-scope) answer. Before that rule, the default
+  model reads the best few entries (retrieval/check.py) and may take the one it finds a clear
+  best fit: words alone miss rewordings that share few of them.
 
 :func:`grounded_prompts` builds the prompts for many questions at once (the golden-set eval
 batches them); :func:`answer_with_retrieval` answers one question, for the chat server.
@@ -23,6 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assistant_builder.retrieval.check import (
+    CHECK_K,
+    CHECK_MIN_COVERAGE,
+    Candidate,
+    EntryCheck,
+    entry_check,
+    pick,
+)
 from assistant_builder.retrieval.index import Hit, Index
 from assistant_builder.retrieval.prompt import (
     DEFAULT_CONTEXT_TOKENS,
@@ -48,6 +58,8 @@ class RetrievalSettings:
     layout: str = DEFAULT_LAYOUT
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     min_coverage: float = DEFAULT_MIN_COVERAGE
+    # matched-question: let the default model check the best few entries (retrieval/check.py)
+    model_check: bool = True
     # answer group → the question the run learned that answer under (matched-question)
     trained_questions: dict[str, str] = field(default_factory=dict)
 
@@ -113,14 +125,34 @@ class Match:
     notices: list[str] = field(default_factory=list)
 
 
-def match_entry(index: Index, question: str, min_coverage: float) -> Match:
+def match_entry(
+    index: Index, question: str, min_coverage: float, check: EntryCheck | None = None
+) -> Match:
     """The best BM25 entry for ``question`` when it holds at least ``min_coverage`` of the
-    question's weight (Index.coverage), else no entry."""
-    result = index.search(question, 1)
+    question's weight (Index.coverage), else no entry; with ``check``, the entry the model
+    check takes among the best few when it is sure (retrieval/check.py), before that rule."""
+    result = index.search(question, CHECK_K if check is not None else 1)
     if not result.hits:
         return Match(None, 0.0, list(result.notices))
     hit = result.hits[0]
     cover = index.coverage(question, hit.passage)
+    if check is not None:
+        covers = [cover] + [index.coverage(question, h.passage) for h in result.hits[1:]]
+        cands = [
+            Candidate(h, c)
+            for h, c in zip(result.hits, covers, strict=True)
+            if c >= CHECK_MIN_COVERAGE
+        ]
+        if cands:
+            check.fits(question, cands)
+            chosen = pick(cands)
+            if chosen is not None:
+                lexical = chosen.hit is hit and cover >= min_coverage
+                why = (
+                    f"matched {chosen.hit.passage.where()} by the model check (it holds "
+                    f"{chosen.coverage:.2f} of the question's weight; fit {chosen.fit:.2f})"
+                )
+                return Match(chosen.hit, chosen.coverage, [] if lexical else [why])
     if cover < min_coverage:
         why = (
             f"no entry is close enough (the best, {hit.passage.where()}, holds {cover:.2f} of "
@@ -130,9 +162,11 @@ def match_entry(index: Index, question: str, min_coverage: float) -> Match:
     return Match(hit, cover)
 
 
-def matched_prompt(index: Index, question: str, settings: RetrievalSettings) -> GroundedPrompt:
+def matched_prompt(
+    index: Index, question: str, settings: RetrievalSettings, check: EntryCheck | None = None
+) -> GroundedPrompt:
     """The question the run learned for the best entry, when that entry is close enough."""
-    m = match_entry(index, question, settings.min_coverage)
+    m = match_entry(index, question, settings.min_coverage, check)
     if m.hit is None:
         return GroundedPrompt(question, question, [], m.notices)
     hit = m.hit
@@ -144,14 +178,18 @@ def matched_prompt(index: Index, question: str, settings: RetrievalSettings) -> 
         return GroundedPrompt(
             question, question, [], [f"{p.where()} has no question: asked as typed"]
         )
-    return GroundedPrompt(question, learned, [hit], [], matched=True)
+    return GroundedPrompt(question, learned, [hit], m.notices, matched=True)
 
 
 def grounded_prompt(
-    index: Index, question: str, settings: RetrievalSettings, count: TokenCount
+    index: Index,
+    question: str,
+    settings: RetrievalSettings,
+    count: TokenCount,
+    check: EntryCheck | None = None,
 ) -> GroundedPrompt:
     if settings.layout == MATCHED:
-        return matched_prompt(index, question, settings)
+        return matched_prompt(index, question, settings, check)
     result = index.search(question, settings.k)
     notices = list(result.notices)
     budget, why = passage_budget(question, settings.context_tokens, count)
@@ -183,7 +221,14 @@ def grounded_prompts(
     def count(text: str) -> int:
         return int(engine.token_lengths([text])[0])
 
-    return [grounded_prompt(index, q, fitted, count) for q in questions]
+    check: EntryCheck | None = None
+    notices: list[str] = []
+    if settings.layout == MATCHED and settings.model_check and index.passages:
+        check, notices = entry_check(engine)
+    out = [grounded_prompt(index, q, fitted, count, check) for q in questions]
+    for gp in out:
+        gp.notices[:0] = notices
+    return out
 
 
 @dataclass

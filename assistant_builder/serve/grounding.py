@@ -82,14 +82,19 @@ class Grounding:
     def open(cls, ws: Any, run_dir: Path, engine: Any) -> Grounding:
         """The workspace's index (so an FAQ edit is served after `dataset`, without training),
         else the copy the run trained with. No index at all is a UserError naming the fix."""
-        from assistant_builder.retrieval.answer import RetrievalSettings
+        from assistant_builder.retrieval.answer import MATCHED, RetrievalSettings
+        from assistant_builder.retrieval.check import entry_check
         from assistant_builder.retrieval.index import INDEX_DIR, open_index
 
         own = (ws.dataset_dir / INDEX_DIR / "meta.json").is_file()
         index, notices = open_index(ws, None if own else run_dir)
         backend = getattr(engine, "backend", engine)  # the Batcher wraps the model's backend
         counter = _Counter(backend.tokenizer, int(backend.n_ctx))
-        return cls(index, RetrievalSettings.from_run(run_dir), notices, counter)
+        settings = RetrievalSettings.from_run(run_dir)
+        if settings.layout == MATCHED and settings.model_check and index.passages:
+            # Load the model check's weights now, not on the first customer's request.
+            notices = [*notices, *entry_check(counter)[1]]
+        return cls(index, settings, notices, counter)
 
     def describe(self) -> str:
         s = self.settings
