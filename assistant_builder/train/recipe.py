@@ -69,6 +69,12 @@ class Recipe(BaseModel):
     max_seq_length: int = Field(512, ge=32, le=32768, description="Longer rows are truncated.")
     weight_decay: float = Field(0.0, ge=0, lt=1, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    neftune_noise_alpha: float | None = Field(
+        None,
+        gt=0,
+        description="NEFTune: uniform noise of this scale added to the input embeddings while "
+        "training (none: off); it keeps a small model from keying on the exact wording.",
+    )
     seed: int = Field(42, description="Random seed for data order and LoRA init.")
     eval_each_epoch: bool = Field(True, description="Compute eval-split loss after every epoch.")
     early_stopping_patience: int | None = Field(

@@ -217,6 +217,7 @@ def recipe_training_args(recipe: Recipe, mode: str, cuda: bool) -> dict[str, Any
         "gradient_accumulation_steps": recipe.grad_accum,
         "weight_decay": recipe.weight_decay,
         "max_grad_norm": recipe.max_grad_norm,
+        "neftune_noise_alpha": recipe.neftune_noise_alpha,
         "seed": recipe.seed,
         "data_seed": recipe.seed,
         # TRL's defaults (bf16 autocast, gradient checkpointing) are for GPUs; on CPU they made

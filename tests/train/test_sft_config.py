@@ -27,6 +27,13 @@ def test_cpu_lora_recipe_maps_to_a_cpu_config(tmp_path) -> None:
     assert config.use_cpu is True
     assert config.eval_strategy == "no"
     assert config.load_best_model_at_end is False
+    assert config.neftune_noise_alpha is None  # off unless a recipe asks
+
+
+def test_neftune_noise_reaches_the_trainer(tmp_path) -> None:
+    recipe = load_recipe("cpu-lora", ["neftune_noise_alpha=5"])
+    config = sft_config(recipe, "lora", cuda=False, output_dir=str(tmp_path))
+    assert config.neftune_noise_alpha == 5.0
 
 
 def test_the_given_optimizer_wins_over_the_recipe(tmp_path) -> None:
