@@ -72,6 +72,13 @@ def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --retrieval: end each answer with a 'Sources: file:lines' line",
     )
+    sp.add_argument(
+        "--words-only",
+        action="store_true",
+        help="with --retrieval and a run trained without retrieval rows: match the question "
+        "to an FAQ entry by shared words alone, without the default model's check of the best "
+        "entries (~0.1-0.5 s per question on 2 CPU cores; finds more right entries)",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,6 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("--max-batch must be >= 1, --keep-days >= 0 and --context >= 16")
     if args.sources_footer and not args.retrieval:
         raise UserError("--sources-footer goes with --retrieval")
+    if args.words_only and not args.retrieval:
+        raise UserError("--words-only goes with --retrieval")
     key, source = resolve_api_key(args.api_key, args.api_key_file)
     if source == "--api-key":
         say(
@@ -110,6 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         context=args.context,
         retrieval=args.retrieval,
         sources_footer=args.sources_footer,
+        model_check=not args.words_only,
         say=say,
     )
     server = build_server(ws, run_id, opts)

@@ -79,7 +79,7 @@ class Grounding:
         self.counter = counter
 
     @classmethod
-    def open(cls, ws: Any, run_dir: Path, engine: Any) -> Grounding:
+    def open(cls, ws: Any, run_dir: Path, engine: Any, model_check: bool = True) -> Grounding:
         """The workspace's index (so an FAQ edit is served after `dataset`, without training),
         else the copy the run trained with. No index at all is a UserError naming the fix."""
         from assistant_builder.retrieval.answer import MATCHED, RetrievalSettings
@@ -91,14 +91,21 @@ class Grounding:
         backend = getattr(engine, "backend", engine)  # the Batcher wraps the model's backend
         counter = _Counter(backend.tokenizer, int(backend.n_ctx))
         settings = RetrievalSettings.from_run(run_dir)
+        settings.model_check = model_check
         if settings.layout == MATCHED and settings.model_check and index.passages:
             # Load the model check's weights now, not on the first customer's request.
             notices = [*notices, *entry_check(counter)[1]]
         return cls(index, settings, notices, counter)
 
     def describe(self) -> str:
+        from assistant_builder.retrieval.answer import MATCHED
+
         s = self.settings
-        return f"{len(self.index.passages)} passages from {self.index.folder}, top {s.k}"
+        n = f"{len(self.index.passages)} passages from {self.index.folder}"
+        if s.layout != MATCHED:
+            return f"{n}, top {s.k}"
+        how = "words and the default model's check" if s.model_check else "words alone"
+        return f"{n}, each question matched to an entry by {how}"
 
     def ground(self, messages: list[dict[str, str]], max_tokens: int | None) -> Grounded:
         """``messages`` with the last user message grounded in the passages found for it."""

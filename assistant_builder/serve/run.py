@@ -37,6 +37,7 @@ class ServeOptions:
     context: int | None = None  # tokens; default: the model's own window
     retrieval: bool = False  # ground each answer in the workspace's retrieval index
     sources_footer: bool = False  # with retrieval: "Sources: file:lines" after each answer
+    model_check: bool = True  # with retrieval, matched-question: the default model checks entries
     limits: Any = None
     say: Callable[[str], None] = field(default=lambda _: None)
 
@@ -152,7 +153,7 @@ def build_server(ws: Any, run_id: str, opts: ServeOptions) -> Server:
         if opts.retrieval:
             from assistant_builder.serve.grounding import Grounding
 
-            grounding = Grounding.open(ws, ws.run_dir(run_id), engine)
+            grounding = Grounding.open(ws, ws.run_dir(run_id), engine, opts.model_check)
     except BaseException:
         sock.close()
         if log is not None:

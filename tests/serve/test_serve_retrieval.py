@@ -156,3 +156,35 @@ def test_sources_footer_needs_retrieval(tiny_run) -> None:
     )  # fmt: skip
     assert out.returncode == 2 and "--sources-footer goes with --retrieval" in out.stderr
     assert "--retrieval" in json.loads(out.stdout)["error"]
+
+
+def test_closed_book_run_matches_an_entry_with_the_check_or_by_words_alone(tiny_run) -> None:
+    ws, run_id = tiny_run
+    _index(ws)
+    (ws.run_dir(run_id) / "recipe.yaml").write_text("name: tiny\nraft_share: 0\n")
+    asked = "how do I reset my password please"
+    with running(ws, run_id, retrieval=True) as srv:
+        assert srv.grounding is not None
+        assert "the default model's check" in srv.grounding.describe()
+        assert srv.grounding.settings.model_check
+        res = client(srv.url).chat.completions.create(
+            model=run_id, messages=[{"role": "user", "content": asked}], max_tokens=4
+        )
+        assert res.model_extra["sources"][0]["title"] == Q  # the entry it was matched to
+    with running(ws, run_id, retrieval=True, model_check=False) as srv:
+        assert srv.grounding is not None and not srv.grounding.settings.model_check
+        assert "words alone" in srv.grounding.describe()
+        res = client(srv.url).chat.completions.create(
+            model=run_id, messages=[{"role": "user", "content": asked}], max_tokens=4
+        )
+        assert res.model_extra["sources"][0]["title"] == Q
+
+
+def test_words_only_needs_retrieval(tiny_run) -> None:
+    ws, _ = tiny_run
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws.root),
+         "serve", "--json", "--port", "0", "--words-only"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2 and "--words-only goes with --retrieval" in out.stderr
