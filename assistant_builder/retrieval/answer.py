@@ -136,30 +136,41 @@ def match_entry(
         return Match(None, 0.0, list(result.notices))
     hit = result.hits[0]
     cover = index.coverage(question, hit.passage)
+    notices: list[str] = []
     if check is not None:
-        covers = [cover] + [index.coverage(question, h.passage) for h in result.hits[1:]]
-        cands = [
-            Candidate(h, c)
-            for h, c in zip(result.hits, covers, strict=True)
-            if c >= CHECK_MIN_COVERAGE
-        ]
-        if cands:
-            check.fits(question, cands)
-            chosen = pick(cands)
-            if chosen is not None:
-                lexical = chosen.hit is hit and cover >= min_coverage
-                why = (
-                    f"matched {chosen.hit.passage.where()} by the model check (it holds "
-                    f"{chosen.coverage:.2f} of the question's weight; fit {chosen.fit:.2f})"
-                )
-                return Match(chosen.hit, chosen.coverage, [] if lexical else [why])
+        chosen, notices = _checked(index, question, result.hits, check)
+        if chosen is not None:
+            if chosen.hit is hit and cover >= min_coverage:
+                return Match(hit, cover)  # the words alone would have taken it too
+            why = (
+                f"matched {chosen.hit.passage.where()} by the model check (it holds "
+                f"{chosen.coverage:.2f} of the question's weight; fit {chosen.fit:.2f})"
+            )
+            return Match(chosen.hit, chosen.coverage, [why])
     if cover < min_coverage:
         why = (
             f"no entry is close enough (the best, {hit.passage.where()}, holds {cover:.2f} of "
             f"the question's weight, under {min_coverage}): asked as typed"
         )
-        return Match(None, cover, [why])
-    return Match(hit, cover)
+        return Match(None, cover, [*notices, why])
+    return Match(hit, cover, notices)
+
+
+def _checked(
+    index: Index, question: str, hits: list[Hit], check: EntryCheck
+) -> tuple[Candidate | None, list[str]]:
+    """The entry the model check takes among ``hits`` (those over its coverage floor)."""
+    cands = [
+        Candidate(h, c)
+        for h in hits
+        if (c := index.coverage(question, h.passage)) >= CHECK_MIN_COVERAGE
+    ]
+    if not cands:
+        return None, []
+    skipped = check.fits(question, cands)
+    if skipped:
+        return None, [skipped]
+    return pick(cands), []
 
 
 def matched_prompt(

@@ -41,6 +41,9 @@ CHECK_MIN_FIT = 1.5
 CHECK_MARGIN = 0.2
 # The entry's first tokens are what the model reads: its question and the answer's opening.
 BODY_TOKENS = 64
+# A longer message is not a question the check can weigh (and would cost a long forward pass
+# per entry); such a message is matched by words alone.
+MAX_QUESTION_TOKENS = 256
 _ENTRY = "Help centre article:\n{title}\n{body}\n\nA customer's question about this article:\n"
 _NEUTRAL = "A customer's question:\n"
 
@@ -127,19 +130,30 @@ class EntryCheck:
                 _DEFAULT = cls(model, load_tokenizer("default", require_chat_template=False))
             return _DEFAULT
 
-    def fits(self, question: str, candidates: Sequence[Candidate]) -> None:
-        """Fill in each candidate's fit for ``question`` (one batched forward pass)."""
-        if not candidates:
-            return
+    def fits(self, question: str, candidates: Sequence[Candidate]) -> str | None:
+        """Fill in each candidate's fit for ``question`` (one batched forward pass); or leave
+        them unscored and say why (an empty or overlong question)."""
         tok = self.tokenizer
+        text = " " + question.strip()
+        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        if not candidates:
+            return None
+        if n == 0 or n > MAX_QUESTION_TOKENS:
+            return (
+                f"the question is {n} tokens, over the {MAX_QUESTION_TOKENS} the model check "
+                "reads: matched by words alone"
+                if n
+                else "an empty question: matched by words alone"
+            )
         prefixes = [_NEUTRAL]
         for c in candidates:
             p = c.hit.passage
             ids = tok(p.body, add_special_tokens=False)["input_ids"][:BODY_TOKENS]
             prefixes.append(_ENTRY.format(title=p.title, body=tok.decode(ids)))
-        scores = self._mean_logprobs(prefixes, " " + question.strip())
+        scores = self._mean_logprobs(prefixes, text)
         for c, s in zip(candidates, scores[1:], strict=True):
             c.fit = s - scores[0]
+        return None
 
     def _mean_logprobs(self, prefixes: list[str], text: str) -> list[float]:
         """Mean log-probability of ``text``'s tokens after each prefix. The rows are padded on

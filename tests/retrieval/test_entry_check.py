@@ -11,6 +11,7 @@ from assistant_builder.dataset.build import build_dataset
 from assistant_builder.retrieval.answer import match_entry
 from assistant_builder.retrieval.check import (
     CHECK_MIN_FIT,
+    MAX_QUESTION_TOKENS,
     Candidate,
     EntryCheck,
     pick,
@@ -122,3 +123,22 @@ def test_the_default_model_finds_the_entry_a_reworded_question_belongs_to(index:
     off_cands = [Candidate(h, 1.0) for h in hits]
     check.fits(off, off_cands)
     assert max(c.fit or 0.0 for c in off_cands) < (best.fit or 0.0)
+
+
+class _WordTokenizer:
+    """Counts words as tokens: enough for the length guard, which runs before any model."""
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[str]]:
+        return {"input_ids": text.split()}
+
+
+def test_an_overlong_or_empty_question_is_matched_by_words_alone(index: Index) -> None:
+    check = EntryCheck(model=None, tokenizer=_WordTokenizer())
+    long_q = "why does install upgrade everything else " + "really " * (MAX_QUESTION_TOKENS)
+    m = match_entry(index, long_q, 0.4, check)
+    assert any("over the 256 the model check reads" in n for n in m.notices)
+    # The words still decide: the entry that holds the question's words is matched.
+    assert m.hit is not None and "install" in m.hit.passage.title
+    cands = [Candidate(h, 1.0) for h in index.search("install", 2).hits]
+    assert "empty question" in (check.fits("   ", cands) or "")
+    assert all(c.fit is None for c in cands)
