@@ -76,8 +76,9 @@ def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
         "--words-only",
         action="store_true",
         help="with --retrieval and a run trained without retrieval rows: match the question "
-        "to an FAQ entry by shared words alone, without the default model's check of the best "
-        "entries (~0.1-0.5 s per question on 2 CPU cores; finds more right entries)",
+        "to an FAQ entry by shared words alone, skipping the default model's check of the best "
+        "entries (the check finds more right entries, costs ~0.1-0.5 s per question on 2 CPU "
+        "cores, and runs one question at a time)",
     )
 
 
