@@ -123,6 +123,10 @@ class Estimate:
     shortest_useful_seconds: float | None = None
     long_rows: dict[str, Any] = field(default_factory=dict)
     notice: str | None = None  # one epoch is more than a lenient budget: it trains anyway
+    # Paraphrase rows cut to this many answer tokens so that more epochs fit (0: whole answers),
+    # and the epochs whole answers would have had.
+    answer_cut: int = 0
+    whole_answer_epochs: float | None = None
 
     def line(self) -> str:
         """'~22 min for 262k tokens on this machine; with a 15 min budget: 3 epochs'."""
@@ -136,6 +140,11 @@ class Estimate:
             return head
         unit = "epoch" if self.epochs == 1 else "epochs"
         line = f"{head}; with a {minutes(self.budget_seconds)[1:]} budget: {self.epochs:g} {unit}"
+        if self.answer_cut:
+            line += (
+                f", the paraphrase rows trained on their first {self.answer_cut} answer tokens "
+                f"(whole answers: {self.whole_answer_epochs:g})"
+            )
         return f"{line} ({self.notice})" if self.notice else line
 
     def _seconds(self, epochs: float) -> float:

@@ -71,6 +71,16 @@ def estimate_run(
             **long_rows.summary(decisions, limit),
             "message": long_rows.describe(decisions, limit, recipe.max_seq_length),
         }
+    cut = recipe.paraphrase_answer_tokens_when_short
+    if budget is not None and cut and not recipe.paraphrase_answer_tokens and est.epochs < epochs:
+        # Whole answers do not fit the recipe's epochs: an answer is learned over epochs, and a
+        # paraphrase row mostly teaches that its wording leads to the answer, which its opening
+        # does. The row with the source's own question still trains the whole answer.
+        shorter = recipe.model_copy(update={"paraphrase_answer_tokens": cut})
+        cut_est, _ = estimate_run(ws, shorter, tok, conversations)
+        if cut_est.epochs > est.epochs:
+            cut_est.answer_cut, cut_est.whole_answer_epochs = cut, est.epochs
+            return cut_est, shorter
     # The run keeps the recipe's epochs: the speed behind this plan is a guess (another load,
     # another machine), so the child plans again from its own first steps and ends after the
     # epochs that fit then, shortening the schedule to match (stopping.py).

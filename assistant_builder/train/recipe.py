@@ -118,6 +118,13 @@ class Recipe(BaseModel):
         "source's own question still trains the whole answer. Fewer tokens per epoch, which a "
         "time budget turns into more epochs. 0: every row trains its whole answer.",
     )
+    paraphrase_answer_tokens_when_short: int = Field(
+        0,
+        ge=0,
+        description="With a time budget that cannot fit the recipe's epochs with whole answers "
+        "(and paraphrase_answer_tokens 0): cut paraphrase rows to this many answer tokens "
+        "when that fits more epochs. 0: never.",
+    )
     padding_free: bool = Field(
         True,
         description="Batch rows end to end without padding (position ids restart per row), "

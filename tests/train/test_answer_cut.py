@@ -105,3 +105,35 @@ def test_the_field_validates() -> None:
     assert load_recipe("cpu-lora", ["paraphrase_answer_tokens=64"]).paraphrase_answer_tokens == 64
     with pytest.raises(UserError, match="paraphrase_answer_tokens"):
         load_recipe("cpu-lora", ["paraphrase_answer_tokens=-1"])
+
+
+def test_a_budget_too_short_for_whole_answers_plans_the_cut(
+    workspace: Any, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant_builder.models.loading import load_tokenizer
+    from assistant_builder.train import budget
+    from assistant_builder.train.preflight import estimate_run
+
+    monkeypatch.setenv("ASSISTANT_BUILDER_SPEED_FILE", str(tmp_path / "speed.json"))
+    long = ANSWER + " " + "Then check the light again. " * 40
+    rows = [r for r in _rows() if r["meta"]["group"] != "g2"]
+    for r in rows:
+        r["messages"][-1]["content"] = long
+    write_jsonl(workspace.dataset_dir / "train.jsonl", rows)
+    tok = load_tokenizer(tiny_model)
+    whole = sum(long_rows.row_lengths(tok, to_prompt_completion(rows)))
+    # A speed at which whole answers fit 2 of the recipe's 5 epochs in a 10 minute budget.
+    tps = whole * 2.5 / (600 - budget.OVERHEAD_SECONDS)
+    budget.record_speed(tiny_model, "lora", tps, "run-1")
+    base = recipe(tiny_model, epochs=5, time_budget="10m", time_budget_strict=False)
+    est, planned = estimate_run(workspace, base, tok)
+    assert est.epochs == 2 and planned.paraphrase_answer_tokens == 0  # the field is off
+    asked = base.model_copy(update={"paraphrase_answer_tokens_when_short": 8})
+    est, planned = estimate_run(workspace, asked, tok)
+    assert planned.paraphrase_answer_tokens == 8 and est.epochs > 2
+    assert est.answer_cut == 8 and est.whole_answer_epochs == 2
+    assert "first 8 answer tokens (whole answers: 2)" in est.line()
+    # Whole answers that fit every epoch are kept whole.
+    roomy = asked.model_copy(update={"time_budget": "10h"})
+    est, planned = estimate_run(workspace, roomy, tok)
+    assert planned.paraphrase_answer_tokens == 0 and est.answer_cut == 0
