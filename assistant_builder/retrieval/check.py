@@ -134,8 +134,8 @@ class EntryCheck:
         """Fill in each candidate's fit for ``question`` (one batched forward pass); or leave
         them unscored and say why (an empty or overlong question)."""
         tok = self.tokenizer
-        text = " " + question.strip()
-        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        tail = tok(" " + question.strip(), add_special_tokens=False)["input_ids"]
+        n = len(tail)
         if not candidates:
             return None
         if n == 0 or n > MAX_QUESTION_TOKENS:
@@ -150,20 +150,19 @@ class EntryCheck:
             p = c.hit.passage
             ids = tok(p.body, add_special_tokens=False)["input_ids"][:BODY_TOKENS]
             prefixes.append(_ENTRY.format(title=p.title, body=tok.decode(ids)))
-        scores = self._mean_logprobs(prefixes, text)
+        scores = self._mean_logprobs(prefixes, tail)
         for c, s in zip(candidates, scores[1:], strict=True):
             c.fit = s - scores[0]
         return None
 
-    def _mean_logprobs(self, prefixes: list[str], text: str) -> list[float]:
-        """Mean log-probability of ``text``'s tokens after each prefix. The rows are padded on
-        the left so that every row's ``text`` sits at the end, and only those positions go
+    def _mean_logprobs(self, prefixes: list[str], tail: list[int]) -> list[float]:
+        """Mean log-probability of the ``tail`` tokens after each prefix. The rows are padded on
+        the left so that every row's tail sits at the end, and only those positions go
         through the LM head (its 49k-word vocabulary is a fifth of the default model's work
         per position)."""
         import torch
 
         tok = self.tokenizer
-        tail = tok(text, add_special_tokens=False)["input_ids"]
         rows = [tok(p, add_special_tokens=False)["input_ids"] + tail for p in prefixes]
         width = max(len(r) for r in rows)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0

@@ -147,14 +147,15 @@ def test_sources_footer_stale_index_and_missing_index(tiny_run) -> None:
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) <= 2
 
 
-def test_sources_footer_needs_retrieval(tiny_run) -> None:
+@pytest.mark.parametrize("flag", ["--sources-footer", "--words-only"])
+def test_retrieval_options_need_retrieval(tiny_run, flag: str) -> None:
     ws, _ = tiny_run
     out = subprocess.run(
         [sys.executable, "-m", "assistant_builder", "--workspace", str(ws.root),
-         "serve", "--json", "--port", "0", "--sources-footer"],
+         "serve", "--json", "--port", "0", flag],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert out.returncode == 2 and "--sources-footer goes with --retrieval" in out.stderr
+    assert out.returncode == 2 and f"{flag} goes with --retrieval" in out.stderr
     assert "--retrieval" in json.loads(out.stdout)["error"]
 
 
@@ -178,13 +179,3 @@ def test_closed_book_run_matches_an_entry_with_the_check_or_by_words_alone(tiny_
             model=run_id, messages=[{"role": "user", "content": asked}], max_tokens=4
         )
         assert res.model_extra["sources"][0]["title"] == Q
-
-
-def test_words_only_needs_retrieval(tiny_run) -> None:
-    ws, _ = tiny_run
-    out = subprocess.run(
-        [sys.executable, "-m", "assistant_builder", "--workspace", str(ws.root),
-         "serve", "--json", "--port", "0", "--words-only"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 2 and "--words-only goes with --retrieval" in out.stderr
